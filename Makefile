@@ -1,0 +1,101 @@
+# ublkd: one binary, libc and pthreads only. See README.md for the targets a user needs.
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+SANITIZE ?=
+# Every build flavour gets its own tree, so a sanitizer build never links stale objects.
+BUILD ?= build$(if $(SANITIZE),-san)
+KERNELS ?= $(if $(SANITIZE),,6.12 7)
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+WARNINGS := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE -DUBLKD_VERSION='"$(VERSION)"' $(CPPFLAGS)
+SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+ALL_CFLAGS := $(WARNINGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
+ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
+LIBS := -lpthread
+
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libublkd.a
+TEST_COMMON_SRCS := $(wildcard tests/common/*.c)
+TEST_COMMON_OBJS := $(TEST_COMMON_SRCS:%.c=$(BUILD)/%.o)
+UNIT_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
+INTEGRATION_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/integration/test_*.c))
+BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/bench/bench_*.c))
+FORMAT_FILES := $(wildcard src/*.c include/*.h include/*/*.h tests/*/*.c tests/*/*.h)
+
+.PHONY: all check check-host check-vm test-deps tests format format-check bench-uring demo \
+	vm-setup vm-shell install uninstall clean
+
+all: ublkd
+
+ublkd: $(BUILD)/src/main.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(if $(filter tests/%,$<),$(CHECK_CFLAGS)) -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
+
+tests: ublkd $(UNIT_TESTS) $(INTEGRATION_TESTS)
+
+# Installs what the tests need (as root) or says what to install, then builds and runs every
+# suite: host first, then each kernel in KERNELS inside its VM.
+check: test-deps
+	@$(MAKE) --no-print-directory tests
+	@tests/run-checks.sh --build $(BUILD) --kernels "$(KERNELS)"
+
+check-host: test-deps
+	@$(MAKE) --no-print-directory tests
+	@tests/run-checks.sh --build $(BUILD) --kernels ""
+
+check-vm: test-deps
+	@$(MAKE) --no-print-directory tests
+	@tests/run-checks.sh --build $(BUILD) --kernels "$(KERNELS)" --no-host
+
+test-deps:
+	@tests/vm/setup.sh --host-packages
+
+vm-setup:
+	@tests/vm/setup.sh --kernels "$(KERNELS)"
+
+vm-shell: ublkd tests
+	@tests/vm/shell.sh --kernel $(firstword $(KERNELS) 7)
+
+# The main job, for now: boot the newest kernel and show what our ring and ublk see there.
+demo: test-deps ublkd
+	@tests/vm/demo.sh --kernel $(lastword $(KERNELS) 7)
+
+bench-uring: $(BUILD)/tests/bench/bench_uring
+	@$<
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+install: ublkd
+	install -D -m 0755 ublkd $(DESTDIR)$(SBINDIR)/ublkd
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ublkd
+
+clean:
+	rm -rf build build-san ublkd
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

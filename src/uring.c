@@ -375,20 +375,19 @@ int uring_unregister_ring_fd(struct uring *r)
 
 int uring_probe_ops(struct uring *r, struct uring_probe *probe)
 {
-	struct {
-		struct io_uring_probe head;
-		struct io_uring_probe_op ops[256];
-	} buf;
+	_Alignas(struct io_uring_probe) char
+		buf[sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op)];
+	struct io_uring_probe *kprobe = (struct io_uring_probe *)buf;
 	int ret;
 
-	memset(&buf, 0, sizeof(buf));
+	memset(buf, 0, sizeof(buf));
 	memset(probe, 0, sizeof(*probe));
-	ret = sys_io_uring_register(r->ring_fd, IORING_REGISTER_PROBE, &buf, 256);
+	ret = sys_io_uring_register(r->ring_fd, IORING_REGISTER_PROBE, kprobe, 256);
 	if (ret < 0)
 		return ret;
-	probe->last_op = buf.head.last_op;
-	for (unsigned i = 0; i < buf.head.ops_len; i++) {
-		const struct io_uring_probe_op *op = &buf.ops[i];
+	probe->last_op = kprobe->last_op;
+	for (unsigned i = 0; i < kprobe->ops_len; i++) {
+		const struct io_uring_probe_op *op = &kprobe->ops[i];
 
 		if (op->flags & IO_URING_OP_SUPPORTED)
 			probe->supported[op->op / 8] |= (uint8_t)(1U << (op->op % 8));

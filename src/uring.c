@@ -266,7 +266,7 @@ static int64_t monotonic_ns(void)
  */
 static int uring_wait_until(struct uring *r, struct io_uring_cqe **cqe_ptr, int64_t deadline_ns)
 {
-	bool submit_allowed = true;
+	bool submit_allowed = true, expired = false;
 
 	if (deadline_ns >= 0 && !(r->features & IORING_FEAT_EXT_ARG))
 		return -EOPNOTSUPP;
@@ -286,8 +286,17 @@ static int uring_wait_until(struct uring *r, struct io_uring_cqe **cqe_ptr, int6
 		if (deadline_ns >= 0) {
 			int64_t left = deadline_ns - monotonic_ns();
 
-			if (left <= 0)
-				return -ETIME;
+			/*
+			 * Past the deadline (a zero timeout is a poll), still enter once with a zero
+			 * timeout: queued SQEs must be submitted, and with DEFER_TASKRUN finished
+			 * work is posted to the CQ only by an enter that waits.
+			 */
+			if (left <= 0) {
+				if (expired)
+					return -ETIME;
+				expired = true;
+				left = 0;
+			}
 			ts.tv_sec = left / 1000000000;
 			ts.tv_nsec = left % 1000000000;
 			flags |= IORING_ENTER_EXT_ARG;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The io_uring kernel ABI that ublkd uses, written out here so that the build never depends on
- * the host's <linux/io_uring.h> (Debian 12's is from 6.1 and lacks half of this). Values and
+ * the host's io_uring UAPI header (Debian 12's is from 6.1 and lacks half of this). Values and
  * layouts are the kernel's; the _Static_asserts pin every offset the kernel reads or writes.
  */
 #ifndef UBLKD_ABI_IO_URING_H

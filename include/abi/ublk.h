@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The ublk kernel ABI (Documentation/block/ublk.rst, include/uapi/linux/ublk_cmd.h) as ublkd
- * uses it, kept here so the build works on hosts whose headers predate ublk or lack newer bits.
+ * The ublk kernel ABI (Documentation/block/ublk.rst and the kernel's ublk_cmd UAPI header) as
+ * ublkd uses it, kept here so the build works on hosts whose headers predate ublk or lack newer
+ * bits.
  * Only the ioctl-encoded UBLK_U_* commands are defined: 6.12 answers the legacy GET_FEATURES
  * opcode with -ENODEV, and every kernel since 6.4 accepts the encoded ones.
  */

@@ -51,10 +51,11 @@ if [ ! -d "$dest" ]; then
 	# From 7.x Debian splits the image: linux-image-REL is empty and depends on these.
 	# shellcheck disable=SC2086
 	parts="$pkg $(apt-cache $apt_opts depends "$pkg" | awk '/Depends: linux-(binary|modules|base)-[0-9]/ { print $2 }')"
+	rm -f "$apt_dir"/archives/*.deb
+	# shellcheck disable=SC2086
 	(cd "$apt_dir/archives" && apt-get $apt_opts -q download $parts >&2)
 	rm -rf "$dest.tmp"
-	for p in $parts; do
-		deb=$(ls -t "$apt_dir/archives/${p}"_*.deb | head -n1)
+	for deb in "$apt_dir"/archives/*.deb; do
 		dpkg -x "$deb" "$dest.tmp"
 	done
 	mv "$dest.tmp" "$dest"

@@ -1,0 +1,222 @@
+#!/bin/bash
+# run-checks.sh --build BUILDDIR [--kernels "6.12 7"] [--no-host]: the test driver of "make check".
+# Runs BUILDDIR/tests/unit/test_* on the host, then, for each kernel alias, every
+# BUILDDIR/tests/integration/test_* as root inside one VM booted with that kernel (tests/vm/).
+# Prints each suite's output, one summary line per suite and kernel, and last
+# "check: N passed, N failed" (individual tests). Exits 0 only if every expected suite ran and
+# passed: a missing, crashed or timed-out suite, a suite without check's summary line, a kernel
+# that cannot be fetched and a VM that does not boot or finish all count as failures.
+# Per-suite output, exit status, the guest console and its dmesg stay in BUILDDIR/check-results/.
+#   --kernels ""   host suites only
+#   --no-host      VM suites only
+# Env: UBLKD_SUITE_TIMEOUT (seconds per suite, default 600), UBLKD_VM_TIMEOUT (seconds per VM,
+# default: room for every suite to time out); CK_RUN_SUITE, CK_RUN_CASE, CK_FORK,
+# CK_VERBOSITY, CK_TIMEOUT_MULTIPLIER, CK_INCLUDE_TAGS, CK_EXCLUDE_TAGS reach the suites; in the
+# VM CK_DEFAULT_TIMEOUT is 120 (TCG is 50-100x slower). See tests/vm/README.md.
+set -uo pipefail
+
+checkout=$(cd "$(dirname "$0")/.." && pwd)
+vm=$checkout/tests/vm
+suite_timeout=${UBLKD_SUITE_TIMEOUT:-600}
+passed_total=0
+failed_total=0
+rows=()
+
+usage() {
+	sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
+	exit 2
+}
+
+build='' kernels='' run_host=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--build | --kernels)
+		[ $# -ge 2 ] || usage
+		if [ "$1" = --build ]; then build=$2; else kernels=$2; fi
+		shift
+		;;
+	--no-host) run_host=0 ;;
+	*) usage ;;
+	esac
+	shift
+done
+[ -n "$build" ] || usage
+[ -d "$build" ] || { echo "check: no build directory $build" >&2; exit 2; }
+build=$(cd "$build" && pwd)
+results=$build/check-results
+
+# The suites of one kind (unit, integration): one per tests/KIND/test_*.c of the checkout, so a
+# suite that failed to build is missing rather than forgotten, plus any built one. Full paths.
+expected_suites() {
+	local f
+	{
+		for f in "$checkout/tests/$1"/test_*.c; do
+			[ ! -f "$f" ] || basename "$f" .c
+		done
+		for f in "$build/tests/$1"/test_*; do
+			[ ! -f "$f" ] || [ ! -x "$f" ] || basename "$f"
+		done
+	} | LC_ALL=C sort -u | sed "s|^|$build/tests/$1/|"
+}
+
+add_row() { # LABEL SUITE CHECKS PASSED FAILED [REASON]
+	rows+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"${6:-}")
+	passed_total=$((passed_total + $4))
+	failed_total=$((failed_total + $5))
+}
+
+# Turns one suite's log and exit status into its summary row. check prints
+# "NN%: Checks: N, Failures: N, Errors: N"; anything else is a failure with a reason.
+tally() { # LABEL SUITE LOG RC
+	local label=$1 name=$2 log=$3 rc=$4 counts checks failed reason=''
+	counts=$(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\)$/\1 \2 \3/p' \
+		"$log" 2>/dev/null | awk '{ c += $1; f += $2 + $3 } END { if (NR) print c, f }')
+	case $rc in
+	0) ;;
+	124) reason="timed out after ${suite_timeout}s" ;;
+	127) reason="not built" ;;
+	*) if [ "$rc" -gt 128 ]; then reason="killed by signal $((rc - 128))"; else reason="exit status $rc"; fi ;;
+	esac
+	if [ -z "$counts" ]; then
+		[ "$rc" = 124 ] || [ "$rc" = 127 ] || [ "$rc" -gt 128 ] || reason="no summary line, exit status $rc"
+		add_row "$label" "$name" - 0 1 "$reason"
+		return
+	fi
+	read -r checks failed <<<"$counts"
+	if [ "$checks" = 0 ]; then
+		reason="ran no test"
+	elif [ "$failed" -gt 0 ] && [ "$rc" -le 1 ]; then
+		reason='' # ordinary test failures: the row says enough
+	fi
+	[ -z "$reason" ] || [ "$failed" -gt 0 ] || failed=1
+	add_row "$label" "$name" "$checks" $((checks - failed < 0 ? 0 : checks - failed)) "$failed" "$reason"
+}
+
+show_log() { # LABEL SUITE LOG RC
+	echo "--- $1 $2 (exit status $4)"
+	cat "$3" 2>/dev/null
+}
+
+run_host_suites() {
+	local suites suite name rc
+	mkdir -p "$results/host"
+	mapfile -t suites < <(expected_suites unit)
+	if [ ${#suites[@]} -eq 0 ]; then
+		add_row host "(none)" - 0 1 "no unit suites in $build/tests/unit"
+		return
+	fi
+	echo "check: host: ${#suites[@]} unit suite(s)"
+	for suite in "${suites[@]}"; do
+		name=${suite##*/}
+		if [ -x "$suite" ]; then
+			(cd "$checkout" && UBLKD_BIN=$checkout/ublkd timeout -k 10 "$suite_timeout" "$suite") \
+				>"$results/host/$name.log" 2>&1 </dev/null
+			rc=$?
+		else
+			echo "check: $suite: not built" >"$results/host/$name.log"
+			rc=127
+		fi
+		show_log host "$name" "$results/host/$name.log" "$rc"
+		tally host "$name" "$results/host/$name.log" "$rc"
+	done
+}
+
+run_vm_suites() { # ALIAS SUITE...
+	local alias=$1 line rel vmlinux initrd label dir console suite name vm_rc why='' start var
+	shift
+	if ! line=$("$vm/setup.sh" --kernels "$alias") || [ -z "$line" ]; then
+		for suite in "$@"; do
+			add_row "$alias" "${suite##*/}" - 0 1 "kernel $alias could not be prepared"
+		done
+		return
+	fi
+	IFS=$'\t' read -r _ rel vmlinux initrd <<<"$line"
+	label=${rel%%[+-]*}
+	dir=$results/$rel
+	console=$dir/console.log
+	mkdir -p "$dir"
+	{
+		echo "checkout=$checkout"
+		echo "suite_timeout=$suite_timeout"
+		echo "env=UBLKD_BIN=$checkout/ublkd"
+		echo "env=CK_DEFAULT_TIMEOUT=120"
+		for var in CK_RUN_SUITE CK_RUN_CASE CK_VERBOSITY CK_FORK CK_TIMEOUT_MULTIPLIER CK_INCLUDE_TAGS \
+			CK_EXCLUDE_TAGS; do
+			[ -z "${!var:-}" ] || echo "env=$var=${!var}"
+		done
+		printf 'suite=%s\n' "$@"
+	} >"$dir/params"
+
+	echo "check: $rel: booting a VM to run $# integration suite(s)"
+	start=$SECONDS
+	# The VM's own limit only matters when the guest hangs: each suite has its own timeout.
+	# The console goes to console.log; only the guest's progress lines are shown.
+	"$vm/vmrun.sh" --vmlinux "$vmlinux" --initrd "$initrd" --out "$dir" \
+		--timeout "${UBLKD_VM_TIMEOUT:-$((120 + $# * (suite_timeout + 15)))}" \
+		-- "exec $(printf '%q %q' "$vm/guest-suites.sh" "$dir")" 2>&1 </dev/null |
+		tee "$console" | sed -u -n 's/^guest: /  /p'
+	vm_rc=${PIPESTATUS[0]}
+	echo "check: $rel: VM finished after $((SECONDS - start))s (vmrun exit status $vm_rc)"
+
+	if ! grep -q '^ublkd-vm: run ' "$console"; then
+		why="VM did not boot"
+	elif [ "$vm_rc" = 124 ]; then
+		why="VM timed out"
+	elif [ "$vm_rc" = 125 ] || [ ! -e "$dir/done" ]; then
+		why="VM ended early"
+		! grep -q 'Kernel panic' "$console" || why="$why: kernel panic"
+	fi
+	for suite in "$@"; do
+		name=${suite##*/}
+		[ ! -e "$dir/$name.rc" ] || show_log "$label" "$name" "$dir/$name.log" "$(cat "$dir/$name.rc")"
+	done
+	if [ -n "$why" ]; then
+		echo "check: $rel: $why; last console lines ($console):"
+		tail -n 40 "$console" | sed 's/^/    /'
+		for suite in "$@"; do
+			add_row "$label" "${suite##*/}" - 0 1 "$why"
+		done
+		return
+	fi
+	for suite in "$@"; do
+		name=${suite##*/}
+		tally "$label" "$name" "$dir/$name.log" "$(cat "$dir/$name.rc" 2>/dev/null || echo 127)"
+	done
+	if grep -qE 'BUG:|WARNING:|Oops|Call Trace:' "$dir/dmesg.log" 2>/dev/null; then
+		echo "check: $rel: note: the guest kernel logged a warning or bug, see $dir/dmesg.log"
+	fi
+}
+
+rm -rf "$results"
+mkdir -p "$results"
+[ $run_host = 1 ] && run_host_suites
+if [ -n "${kernels// /}" ]; then
+	mapfile -t integration < <(expected_suites integration)
+	if [ ${#integration[@]} -eq 0 ]; then
+		add_row vm "(none)" - 0 1 "no integration suites in $build/tests/integration"
+	else
+		[ -x "$checkout/ublkd" ] || echo "check: note: $checkout/ublkd is not built"
+		for alias in $kernels; do
+			run_vm_suites "$alias" "${integration[@]}"
+		done
+	fi
+fi
+
+echo "check: summary"
+width=14
+for row in "${rows[@]}"; do
+	IFS=$'\t' read -r _ name _ <<<"$row"
+	[ "${#name}" -le "$width" ] || width=${#name}
+done
+for row in "${rows[@]}"; do
+	IFS=$'\t' read -r label name checks passed failed reason <<<"$row"
+	printf '  %-11s %-*s %3s checks %3s passed %2s failed%s\n' "$label" "$width" "$name" "$checks" \
+		"$passed" "$failed" "${reason:+  ($reason)}"
+done
+[ -n "${kernels// /}" ] || echo "check: note: VM suites were not run (no kernels given)"
+if [ ${#rows[@]} -eq 0 ]; then
+	echo "check: nothing was run"
+	failed_total=1
+fi
+echo "check: $passed_total passed, $failed_total failed"
+[ "$failed_total" = 0 ]

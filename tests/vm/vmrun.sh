@@ -1,0 +1,140 @@
+#!/bin/bash
+# vmrun.sh [OPTIONS] [-- COMMAND]: boot a test kernel under qemu (TCG) with the host's root shared
+# read-only, run COMMAND (a shell command line) as root inside, power off. The booter behind
+# run-checks.sh, shell.sh and demo.sh.
+#   --kernel ALIAS      a kernel prepared by setup.sh (6.12, 7); or give both of:
+#   --vmlinux FILE      kernel image (ELF vmlinux or bzImage)
+#   --initrd FILE       initramfs from mkinitramfs.sh
+#   --cpus N            vCPUs (default 2)
+#   --mem SIZE          guest RAM (default 1G)
+#   --out DIR           share host DIR read-write, mounted at the same path in the guest
+#   --no-host-root      run COMMAND in the initramfs (busybox) instead of in the host's root
+#   --idle-poll         boot with idle=poll (steadier timings for benchmarks)
+#   --append ARGS       extra kernel command line
+#   --timeout SECS      kill the VM after SECS (default 600)
+#   --interactive       console on this terminal (Ctrl-A X quits); COMMAND defaults to a shell
+#   --quiet             hide the guest init's own lines and the exit marker
+# The console goes to stdout. Exit status: COMMAND's (from the "UBLKD-VM-EXIT rc=N" marker),
+# 124 if the VM timed out, 125 if it ended without the marker (did not boot, crashed), 2 on usage.
+# Env: VMRUN_SHOW=1 prints the qemu command line on stderr.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+kernel_alias='' vmlinux='' initrd='' out='' append=''
+cpus=2 mem=1G host_root=1 idle_poll=0 timeout_s=600 interactive=0 quiet=0
+
+usage() {
+	sed -n '2,21s/^# \{0,1\}//p' "$0" >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel | --vmlinux | --initrd | --cpus | --mem | --out | --append | --timeout)
+		[ $# -ge 2 ] || usage
+		case $1 in
+		--kernel) kernel_alias=$2 ;;
+		--vmlinux) vmlinux=$2 ;;
+		--initrd) initrd=$2 ;;
+		--cpus) cpus=$2 ;;
+		--mem) mem=$2 ;;
+		--out) out=$2 ;;
+		--append) append=$2 ;;
+		--timeout) timeout_s=$2 ;;
+		esac
+		shift
+		;;
+	--no-host-root) host_root=0 ;;
+	--idle-poll) idle_poll=1 ;;
+	--interactive) interactive=1 ;;
+	--quiet) quiet=1 ;;
+	--) shift; break ;;
+	*) usage ;;
+	esac
+	shift
+done
+command=$*
+
+if [ -n "$kernel_alias" ]; then
+	IFS=$'\t' read -r _ _ vmlinux initrd < <("$here/setup.sh" --kernels "$kernel_alias")
+fi
+if [ -z "$vmlinux" ] || [ -z "$initrd" ]; then
+	echo "vmrun: no kernel (give --kernel ALIAS, or --vmlinux and --initrd)" >&2
+	exit 2
+fi
+for f in "$vmlinux" "$initrd"; do
+	[ -r "$f" ] || { echo "vmrun: cannot read $f" >&2; exit 2; }
+done
+
+# tsc=unstable: otherwise sched_clock is marked stable ~1 s into boot by patching kernel text
+# while other vCPUs run, which multi-threaded TCG races on ("Oops: int3", ~4% of boots).
+cmdline="console=ttyS0 panic=-1 quiet tsc=unstable"
+[ $idle_poll = 0 ] || cmdline="$cmdline idle=poll"
+qemu=(qemu-system-x86_64 -accel tcg -M pc -cpu max -smp "$cpus" -m "$mem"
+	-nodefaults -nographic -no-reboot -kernel "$vmlinux" -initrd "$initrd")
+# qboot starts as fast as SeaBIOS and prints nothing on the console.
+[ ! -f /usr/share/qemu/qboot.rom ] || qemu+=(-bios qboot.rom)
+# shellcheck disable=SC2054 # commas separate qemu's sub-options, not array elements
+if [ $host_root = 1 ]; then
+	cmdline="$cmdline ublkd.root=9p"
+	qemu+=(-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
+		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot)
+	if [ -n "$out" ]; then
+		mkdir -p "$out" && out=$(cd "$out" && pwd) || exit 2
+		case $out in *[[:space:],]*)
+			echo "vmrun: --out path must not contain spaces or commas: $out" >&2
+			exit 2
+			;;
+		esac
+		cmdline="$cmdline ublkd.out=$out"
+		qemu+=(-fsdev "local,id=out,path=$out,security_model=none,multidevs=remap"
+			-device virtio-9p-pci,fsdev=out,mount_tag=out)
+	fi
+elif [ -n "$out" ]; then
+	echo "vmrun: --out needs the host root (drop --no-host-root)" >&2
+	exit 2
+fi
+[ $interactive = 0 ] || cmdline="$cmdline ublkd.tty ublkd.term=${TERM:-dumb}"
+[ -z "$command" ] || cmdline="$cmdline ublkd.cmd=$(printf '%s' "$command" | base64 -w0)"
+cmdline="$cmdline $append"
+if [ ${#cmdline} -ge 2000 ]; then
+	echo "vmrun: kernel command line too long (${#cmdline} chars; put the command in a script)" >&2
+	exit 2
+fi
+[ -z "${VMRUN_SHOW:-}" ] || { printf '%q ' "${qemu[@]}" -append "$cmdline"; echo; } >&2
+
+if [ $interactive = 1 ]; then
+	exec "${qemu[@]}" -serial mon:stdio -append "$cmdline"
+fi
+[ -n "$command" ] || { echo "vmrun: no COMMAND (or use --interactive)" >&2; exit 2; }
+
+# --quiet: show only what COMMAND printed: what comes between init's "run" line and the marker,
+# without the empty line init prints before the marker.
+drop_harness_lines() {
+	awk '!started { started = /^ublkd-vm: run /; next }
+		ended || /^ublkd-vm: / { next }
+		/^UBLKD-VM-EXIT / { ended = 1; next }
+		{ if (held) print ""; held = 0 }
+		/^$/ { held = 1; next }
+		{ print; fflush() }'
+}
+
+# --foreground: qemu stays in our process group, so Ctrl-C reaches it.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Serial lines end in \r\n; a bare \r (progress output) becomes a line break.
+timeout --foreground -k 10 "$timeout_s" "${qemu[@]}" -serial stdio -monitor none -append "$cmdline" </dev/null 2>&1 |
+	sed -u 's/\r$//; s/\r/\n/g' | tee "$log" |
+	if [ $quiet = 1 ]; then drop_harness_lines; else cat; fi
+qemu_rc=${PIPESTATUS[0]}
+rc=$(sed -n 's/.*UBLKD-VM-EXIT rc=\([0-9]*\).*/\1/p' "$log" | tail -n1)
+if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+	why="timed out after ${timeout_s}s" rc=124
+elif [ -z "$rc" ]; then
+	why="ended without an exit marker (qemu exit status $qemu_rc)" rc=125
+fi
+if [ -n "${why:-}" ]; then
+	[ $quiet = 0 ] || { echo "vmrun: last console lines:"; tail -n 40 "$log"; } >&2
+	echo "vmrun: the VM $why" >&2
+fi
+exit "$rc"

@@ -33,13 +33,19 @@ INTEGRATION_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/integration/test
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/bench/bench_*.c))
 FORMAT_FILES := $(wildcard src/*.c include/*.h include/*/*.h tests/*/*.c tests/*/*.h)
 
-.PHONY: all check check-host check-vm test-deps tests format format-check bench-uring demo \
+# ublkd is phony so that `make` always brings the top-level copy in line with build/.
+.PHONY: ublkd all check check-host check-vm test-deps tests format format-check bench-uring demo \
 	vm-setup vm-shell install uninstall clean
 
 all: ublkd
 
-ublkd: $(BUILD)/src/main.o $(LIB)
+# The binary is built inside its build tree (a sanitizer build never replaces the plain one)
+# and copied to the top for users.
+$(BUILD)/ublkd: $(BUILD)/src/main.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+ublkd: $(BUILD)/ublkd
+	@cmp -s $< $@ || cp $< $@
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
@@ -57,7 +63,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(LIB)
 # Objects are kept, so a second `make check` relinks nothing.
 .SECONDARY:
 
-tests: ublkd $(UNIT_TESTS) $(INTEGRATION_TESTS)
+tests: $(BUILD)/ublkd $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
 # Installs what the tests need (as root) or says what to install, then builds and runs every
 # suite: host first, then each kernel in KERNELS inside its VM.
@@ -79,7 +85,7 @@ test-deps:
 vm-setup:
 	@tests/vm/setup.sh --kernels "$(KERNELS)"
 
-vm-shell: ublkd tests
+vm-shell: tests
 	@tests/vm/shell.sh --kernel $(firstword $(KERNELS) 7)
 
 # The main job, for now: boot the newest kernel and show what our ring and ublk see there.

@@ -33,7 +33,7 @@ struct uring_sq {
 	unsigned *ktail;
 	unsigned *kflags; /* IORING_SQ_* */
 	unsigned *kdropped;
-	unsigned *array;
+	unsigned *array; /* NULL with IORING_SETUP_NO_SQARRAY: SQEs are taken in ring order */
 	unsigned ring_mask;
 	unsigned ring_entries;
 	unsigned sqe_tail;  /* next SQE to hand out; published to *ktail by uring_flush_sq() */

@@ -94,6 +94,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "features")) {
+		if (argc == 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
+			usage(stdout);
+			return 0;
+		}
 		if (argc > 2) {
 			fprintf(stderr, "ublkd: features: unexpected argument \"%s\"\n", argv[2]);
 			return 2;

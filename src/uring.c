@@ -36,8 +36,12 @@ static int uring_map(struct uring *r, int fd, const struct io_uring_params *kp)
 	struct uring_cq *cq = &r->cq;
 	char *sq_ptr, *cq_ptr;
 
-	sq->ring_bytes = kp->sq_off.array + kp->sq_entries * sizeof(unsigned);
 	cq->ring_bytes = kp->cq_off.cqes + (size_t)kp->cq_entries * cqe_bytes;
+	/* Without an SQ array (NO_SQARRAY) the SQ indices sit in the same region as the CQ's. */
+	if (kp->flags & IORING_SETUP_NO_SQARRAY)
+		sq->ring_bytes = cq->ring_bytes;
+	else
+		sq->ring_bytes = kp->sq_off.array + kp->sq_entries * sizeof(unsigned);
 	if (kp->features & IORING_FEAT_SINGLE_MMAP) {
 		/* SQ and CQ rings share one region: map it once, as large as the larger of the two. */
 		if (cq->ring_bytes > sq->ring_bytes)
@@ -68,7 +72,8 @@ static int uring_map(struct uring *r, int fd, const struct io_uring_params *kp)
 	sq->ktail = (unsigned *)(sq_ptr + kp->sq_off.tail);
 	sq->kflags = (unsigned *)(sq_ptr + kp->sq_off.flags);
 	sq->kdropped = (unsigned *)(sq_ptr + kp->sq_off.dropped);
-	sq->array = (unsigned *)(sq_ptr + kp->sq_off.array);
+	sq->array = (kp->flags & IORING_SETUP_NO_SQARRAY) ? NULL
+							  : (unsigned *)(sq_ptr + kp->sq_off.array);
 	sq->ring_mask = *(unsigned *)(sq_ptr + kp->sq_off.ring_mask);
 	sq->ring_entries = *(unsigned *)(sq_ptr + kp->sq_off.ring_entries);
 	sq->sqe_shift = sqe_bytes == 128 ? 7 : 6;
@@ -87,7 +92,7 @@ static int uring_map(struct uring *r, int fd, const struct io_uring_params *kp)
 	 * SQ slot i always holds SQE i: filled once here, so submitting never touches the array
 	 * (SQEs are handed out in ring order).
 	 */
-	for (unsigned i = 0; i < sq->ring_entries; i++)
+	for (unsigned i = 0; sq->array && i < sq->ring_entries; i++)
 		sq->array[i] = i;
 	return 0;
 fail:;
@@ -99,7 +104,9 @@ fail:;
 
 int uring_init(struct uring *r, const struct uring_params *p)
 {
-	unsigned optional = p->optional_flags & ~p->flags & ~URING_LAYOUT_FLAGS;
+	/* NO_SQARRAY (6.6) spares the kernel a load per SQE; it is the first flag dropped. */
+	unsigned optional =
+		(p->optional_flags | IORING_SETUP_NO_SQARRAY) & ~p->flags & ~URING_LAYOUT_FLAGS;
 	struct io_uring_params kp;
 	int fd, ret;
 
@@ -200,9 +207,11 @@ static bool uring_sq_needs_enter(struct uring *r, unsigned submit, unsigned *fla
 
 /*
  * Publish queued SQEs, enter the kernel if anything needs it, wait for wait_nr completions.
- * Returns the number of SQEs submitted or -errno. On -EAGAIN/-EBUSY (the kernel is short of
- * resources) the SQEs stay queued: reap completions and submit again. EINTR is retried: the
- * kernel returns -EINTR only when it consumed nothing, and the retry re-reads its SQ head.
+ * Returns the number of SQEs submitted (with SQPOLL: published and not yet taken by the kernel
+ * thread) or -errno. On -EAGAIN/-EBUSY (the kernel is short of resources) the SQEs stay
+ * queued: reap completions and submit again. EINTR is retried when the kernel consumed
+ * nothing (the retry re-reads its SQ head); when a signal interrupts the wait after SQEs went
+ * in, the kernel reports them and this returns early: callers that need wait_nr CQEs loop.
  */
 int uring_submit_and_wait(struct uring *r, unsigned wait_nr)
 {

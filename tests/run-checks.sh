@@ -109,7 +109,7 @@ run_host_suites() {
 	for suite in "${suites[@]}"; do
 		name=${suite##*/}
 		if [ -x "$suite" ]; then
-			(cd "$checkout" && UBLKD_BIN=$checkout/ublkd timeout -k 10 "$suite_timeout" "$suite") \
+			(cd "$checkout" && UBLKD_BIN=$build/ublkd timeout -k 10 "$suite_timeout" "$suite") \
 				>"$results/host/$name.log" 2>&1 </dev/null
 			rc=$?
 		else
@@ -138,7 +138,7 @@ run_vm_suites() { # ALIAS SUITE...
 	{
 		echo "checkout=$checkout"
 		echo "suite_timeout=$suite_timeout"
-		echo "env=UBLKD_BIN=$checkout/ublkd"
+		echo "env=UBLKD_BIN=$build/ublkd"
 		echo "env=CK_DEFAULT_TIMEOUT=120"
 		for var in CK_RUN_SUITE CK_RUN_CASE CK_VERBOSITY CK_FORK CK_TIMEOUT_MULTIPLIER CK_INCLUDE_TAGS \
 			CK_EXCLUDE_TAGS; do
@@ -195,7 +195,7 @@ if [ -n "${kernels// /}" ]; then
 	if [ ${#integration[@]} -eq 0 ]; then
 		add_row vm "(none)" - 0 1 "no integration suites in $build/tests/integration"
 	else
-		[ -x "$checkout/ublkd" ] || echo "check: note: $checkout/ublkd is not built"
+		[ -x "$build/ublkd" ] || echo "check: note: $build/ublkd is not built"
 		for alias in $kernels; do
 			run_vm_suites "$alias" "${integration[@]}"
 		done

@@ -32,7 +32,8 @@ static void fill_sq(struct uring *r, unsigned first_ud)
 
 	for (unsigned i = 0; i < r->sq.ring_entries; i++) {
 		struct io_uring_sqe *sqe = uring_get_sqe(r);
-		char *want = r->sq.sqes + ((size_t)((head + i) & r->sq.ring_mask) << r->sq.sqe_shift);
+		char *want =
+			r->sq.sqes + ((size_t)((head + i) & r->sq.ring_mask) << r->sq.sqe_shift);
 
 		ck_assert_msg(sqe, "NULL after %u of %u", i, r->sq.ring_entries);
 		ck_assert_ptr_eq(sqe, want);
@@ -139,15 +140,16 @@ START_TEST(test_cq_overflow)
 		switch (m) {
 		case REAP_PEEK_BATCH:
 			got = uring_peek_batch_cqe(&r, cqes, 5);
-			ck_assert_msg(got, "peek_batch found nothing, %u still due", TOTAL - reaped);
+			ck_assert_msg(got, "peek_batch found nothing, %u still due",
+				      TOTAL - reaped);
 			for (unsigned i = 0; i < got; i++)
 				test_account_nop(cqes[i], seen, TOTAL);
 			uring_cq_advance(&r, got);
 			reaped += got;
 			continue;
 		case REAP_PEEK:
-			ck_assert_msg(uring_peek_cqe(&r, &cqe) == 0, "peek found nothing, %u still due",
-				      TOTAL - reaped);
+			ck_assert_msg(uring_peek_cqe(&r, &cqe) == 0,
+				      "peek found nothing, %u still due", TOTAL - reaped);
 			break;
 		case REAP_WAIT:
 			ck_assert_int_eq(uring_wait_cqe(&r, &cqe), 0);

@@ -611,8 +611,8 @@ START_TEST(test_fallocate)
 		ck_assert_int_eq(st.st_size, SIZE);
 		ck_assert_msg(st.st_blocks < before &&
 				      (before - st.st_blocks) * 512 >= HOLE_LEN - 65536,
-			      "st_blocks %lld -> %lld after punching %d bytes",
-			      (long long)before, (long long)st.st_blocks, HOLE_LEN);
+			      "st_blocks %lld -> %lld after punching %d bytes", (long long)before,
+			      (long long)st.st_blocks, HOLE_LEN);
 		memset(buf, 0xaa, SIZE);
 		test_pread_all(fd_file, buf, SIZE, 0);
 		test_expect_pattern(buf, HOLE_OFF, 0, 71);
@@ -676,9 +676,8 @@ static void udp_send(struct sock_env *e, unsigned len)
 	int queued = -1;
 
 	test_fill(buf, len, 0, len);
-	ck_assert_int_eq(sendto(e->udp_tx, buf, len, 0, (struct sockaddr *)&e->addr,
-				sizeof(e->addr)),
-			 len);
+	ck_assert_int_eq(
+		sendto(e->udp_tx, buf, len, 0, (struct sockaddr *)&e->addr, sizeof(e->addr)), len);
 	ck_assert_int_eq(poll(&pfd, 1, TEST_WAIT_MS), 1);
 	ck_assert_int_eq(ioctl(e->udp_rx, SIOCINQ, &queued), 0);
 	ck_assert_int_eq(queued, len); /* what the plain ioctl says, for comparison */

@@ -529,7 +529,7 @@ static Suite *uring_completion_suite(void)
 
 	/*
 	 * Valgrind runs io_uring_enter() holding its big lock with signals blocked, so neither the
-	 * writer thread nor SIGALRM can get in and the wait never ends (liburing issue #657):
+	 * writer thread nor SIGALRM can get in and the wait never ends (a known valgrind limitation):
 	 * run it with CK_EXCLUDE_TAGS=no-valgrind there.
 	 */
 	tc = tcase_create("signals");

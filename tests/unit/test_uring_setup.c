@@ -294,16 +294,17 @@ END_TEST
 
 /* ---- SQPOLL ---- */
 
-static void sqpoll_read_file(struct uring *r, int fd, unsigned seed, uint64_t ud)
+/* One pattern-checked read through the ring, waited for by its user_data. */
+static void read_one(struct uring *r, int fd, unsigned seed, uint64_t ud)
 {
-	char buf[512];
+	char buf[256];
 	struct io_uring_sqe *sqe = test_get_sqe(r);
 
 	memset(buf, 0, sizeof(buf));
-	uring_prep_read(sqe, fd, buf, sizeof(buf), 4096);
+	uring_prep_read(sqe, fd, buf, sizeof(buf), 0);
 	uring_sqe_set_data64(sqe, ud);
 	ck_assert_int_eq(test_run(r, ud), sizeof(buf));
-	test_expect_pattern(buf, sizeof(buf), 4096, seed);
+	test_expect_pattern(buf, sizeof(buf), 0, seed);
 }
 
 /* Waits until the SQPOLL thread has gone to sleep and asked for a wakeup. */
@@ -363,11 +364,11 @@ START_TEST(test_sqpoll)
 	ck_assert_uint_ne(r.features & IORING_FEAT_SQPOLL_NONFIXED, 0);
 
 	test_nop_round_trips(&r, 100);
-	sqpoll_read_file(&r, fd, 11, 1);
+	read_one(&r, fd, 11, 1);
 	for (unsigned round = 0; round < 3; round++) {
 		sqpoll_submit_wakes_thread(&r, 100 + round);
 		sqpoll_wait_idle(&r);
-		sqpoll_read_file(&r, fd, 11, 200 + round); /* the waiting path wakes it too */
+		read_one(&r, fd, 11, 200 + round); /* the waiting path wakes it too */
 		sqpoll_wait_idle(&r);
 		test_nop_round_trips(&r, 20);
 	}
@@ -426,18 +427,6 @@ START_TEST(test_sqring_wait_needs_sqpoll)
 END_TEST
 
 /* ---- registered ring fd ---- */
-
-static void read_one(struct uring *r, int fd, unsigned seed, uint64_t ud)
-{
-	char buf[300];
-	struct io_uring_sqe *sqe = test_get_sqe(r);
-
-	memset(buf, 0, sizeof(buf));
-	uring_prep_read(sqe, fd, buf, sizeof(buf), 1000);
-	uring_sqe_set_data64(sqe, ud);
-	ck_assert_int_eq(test_run(r, ud), sizeof(buf));
-	test_expect_pattern(buf, sizeof(buf), 1000, seed);
-}
 
 START_TEST(test_registered_ring_fd)
 {

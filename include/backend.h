@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backends: where a device's bytes live. A backend is an ops table; the queue loop calls it with
+ * "read/write/flush/discard/write-zeroes these bytes at this offset" and never knows which one
+ * it runs. Backends know nothing of ublk: no descriptors, no commands.
+ *
+ * A request either finishes inside submit() (the return value is its result), or the backend
+ * queues SQEs on the queue's ring (backend_get_sqe() below) and returns BACKEND_IO_QUEUED; each of
+ * their CQEs then comes back through complete(), which finishes the request or queues more
+ * (a short read or write continues from where it stopped).
+ *
+ * Threads: open() and close() run in the daemon's control thread; queue_init(), submit(),
+ * complete() and queue_exit() in one queue thread each, concurrently with other queues.
+ */
+#ifndef UBLKD_BACKEND_H
+#define UBLKD_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dev_conf.h"
+#include "uring.h"
+
+enum backend_op {
+	BACKEND_OP_READ,
+	BACKEND_OP_WRITE,
+	BACKEND_OP_FLUSH,
+	BACKEND_OP_DISCARD,
+	BACKEND_OP_WRITE_ZEROES,
+};
+
+/* What a backend can do beyond read and write; set by open(), turned into ublk params. */
+#define BACKEND_CAP_FLUSH (1U << 0)	   /* has a volatile cache: FLUSH is meaningful */
+#define BACKEND_CAP_FUA (1U << 1)	   /* honours io->fua on writes */
+#define BACKEND_CAP_DISCARD (1U << 2)	   /* DISCARD frees space; reads then return zeroes */
+#define BACKEND_CAP_WRITE_ZEROES (1U << 3) /* WRITE_ZEROES without a data buffer */
+
+/* submit()/complete(): the request goes on; its end comes through complete(). */
+#define BACKEND_IO_QUEUED 1
+
+/* SQEs of a backend carry this bit in user_data, with the request's tag in the low 16 bits. */
+#define BACKEND_USER_DATA_BIT (1ULL << 63)
+
+struct backend_io {
+	enum backend_op op;
+	bool fua;		/* WRITE: durable when it completes */
+	uint16_t tag;		/* the request's slot in its queue; unique among requests in flight */
+	uint64_t offset_bytes;	/* within the device */
+	uint32_t len_bytes;	/* 0 for FLUSH */
+	void *buf;		/* READ/WRITE data, len_bytes long; page-aligned */
+	uint32_t done_bytes;	/* progress of a request that completes in parts (backend-owned) */
+};
+
+struct backend;
+
+/* One per queue thread: the ring a backend queues on, and its per-queue state. */
+struct backend_queue {
+	struct backend *be;
+	struct uring *ring; /* the queue's ring; NULL in tests of synchronous backends */
+	uint16_t q_id;
+	void *priv;
+};
+
+struct backend_ops {
+	const char *name;
+	/*
+	 * Opens what conf describes and fills be->size_bytes, be->block_size (conf's, or the
+	 * backing device's when conf gives none), be->caps. -errno with a message in err that
+	 * names the value at fault (a path, a size); nothing is left open on failure.
+	 */
+	int (*open)(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes);
+	void (*close)(struct backend *be);
+	int (*queue_init)(struct backend_queue *bq);   /* optional */
+	void (*queue_exit)(struct backend_queue *bq); /* optional */
+	/* Bytes done (len_bytes for a full request), -errno, or BACKEND_IO_QUEUED. */
+	int (*submit)(struct backend_queue *bq, struct backend_io *io);
+	/* A CQE for io: bytes done for the request, -errno, or BACKEND_IO_QUEUED. Optional. */
+	int (*complete)(struct backend_queue *bq, struct backend_io *io, int cqe_res);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	uint64_t size_bytes;
+	uint32_t block_size;
+	uint32_t caps; /* BACKEND_CAP_* */
+	bool read_only;
+	void *priv;
+};
+
+extern const struct backend_ops backend_null_ops;
+extern const struct backend_ops backend_memory_ops;
+extern const struct backend_ops backend_file_ops;
+
+/* The ops for a kind; NULL for BACKEND_NONE. */
+const struct backend_ops *backend_ops_for(enum backend_kind kind);
+
+/* Opens conf's backend into *be (zeroed first). */
+int backend_open(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes);
+void backend_close(struct backend *be);
+
+/*
+ * A backend's SQE: take one with backend_get_sqe() (NULL if the SQ is full), prepare it with a
+ * uring_prep_*() helper, which clears user_data, then mark it with backend_sqe_set_io() so
+ * that its CQE comes back to complete(io).
+ */
+static inline struct io_uring_sqe *backend_get_sqe(struct backend_queue *bq)
+{
+	return uring_get_sqe(bq->ring);
+}
+
+static inline void backend_sqe_set_io(struct io_uring_sqe *sqe, const struct backend_io *io)
+{
+	uring_sqe_set_data64(sqe, BACKEND_USER_DATA_BIT | io->tag);
+}
+
+#endif /* UBLKD_BACKEND_H */

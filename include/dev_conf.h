@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A device description: what the user asked for, from a config file section or from the
+ * `ublkd add` flags, before anything is created. Keys are the config file's words; the CLI flag
+ * is the same word with '-' for '_'. One key table serves both, so they cannot drift apart.
+ * Nothing here prints: errors come back as -errno with a message in the caller's buffer.
+ */
+#ifndef UBLKD_DEV_CONF_H
+#define UBLKD_DEV_CONF_H
+
+#include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define DEV_NAME_MAX 64 /* with the NUL; names are [A-Za-z0-9_.-], not starting with '-' */
+#define DEV_ORIGIN_MAX (PATH_MAX + 32)
+#define DEV_ERR_MAX 512 /* enough for any message dev_conf_* writes, a path included */
+#define DEV_ID_ANY UINT32_MAX
+#define DEV_DEFAULT_QUEUES 1U
+#define DEV_DEFAULT_DEPTH 128U
+#define DEV_MAX_QUEUES 4096U /* the kernel's own limits (UBLK_MAX_NR_QUEUES, _QUEUE_DEPTH) */
+#define DEV_MAX_DEPTH 4096U
+#define DEV_MAX_ID 1048575U /* the kernel numbers devices with a 20-bit minor */
+
+enum backend_kind {
+	BACKEND_NONE = 0, /* not given yet */
+	BACKEND_NULL,
+	BACKEND_MEMORY,
+	BACKEND_FILE,
+};
+
+struct dev_conf {
+	char name[DEV_NAME_MAX]; /* "" when not given: the daemon names it "ublkN" */
+	uint32_t id;		 /* DEV_ID_ANY: the kernel chooses */
+	enum backend_kind backend;
+	uint64_t size_bytes; /* 0: not given (file: the file's size) */
+	char path[PATH_MAX]; /* file backend only */
+	bool create;	     /* file: create or extend the file to size_bytes */
+	bool direct_io;	     /* file: O_DIRECT */
+	bool read_only;
+	uint32_t queues;
+	uint32_t depth;
+	uint32_t block_size; /* 512 or 4096; 0: not given (512, or the backing device's) */
+	bool cpus_given;
+	cpu_set_t cpus; /* queue threads' CPUs when cpus_given */
+	/* Where it came from, for messages: "/etc/ublkd.conf:12" or "command line". */
+	char origin[DEV_ORIGIN_MAX];
+};
+
+/* Defaults everywhere, origin copied (cut to fit). */
+void dev_conf_init(struct dev_conf *c, const char *origin);
+
+/*
+ * Sets one key from its text. -ENOENT: no such key; -EINVAL/-ERANGE: a bad value. On error
+ * err holds a message naming the key and the value, without the origin ("size \"1Q\": not a
+ * size (bytes, with an optional K, M, G or T suffix)") and *c is unchanged.
+ */
+int dev_conf_set(struct dev_conf *c, const char *key, const char *value, char *err,
+		 size_t err_bytes);
+
+/*
+ * Checks what no single key can: required keys given (backend; size for null and memory;
+ * path for file), keys that do not apply to the backend (path, create, direct_io for null and
+ * memory), create without size. -EINVAL with a message in err.
+ */
+int dev_conf_check(const struct dev_conf *c, char *err, size_t err_bytes);
+
+/* Every key whose value differs from the default, as config lines ("size = 1G\n"). */
+int dev_conf_write(const struct dev_conf *c, FILE *out);
+
+/* "null", "memory", "file"; "none" for BACKEND_NONE. */
+const char *backend_kind_name(enum backend_kind kind);
+
+/* Key names in the order the example config documents them, NULL-terminated. */
+extern const char *const dev_conf_keys[];
+
+#endif /* UBLKD_DEV_CONF_H */

@@ -74,6 +74,9 @@ int dev_conf_write(const struct dev_conf *c, FILE *out);
 /* "null", "memory", "file"; "none" for BACKEND_NONE. */
 const char *backend_kind_name(enum backend_kind kind);
 
+/* Boolean keys take no value on the command line: "--create" is "--create=yes". */
+bool dev_conf_key_is_bool(const char *key);
+
 /* Key names in the order the example config documents them, NULL-terminated. */
 extern const char *const dev_conf_keys[];
 

@@ -1,25 +1,124 @@
 // SPDX-License-Identifier: MIT
 /* ublkd's command line: parses the command and hands it to the part of the daemon that does it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "client.h"
 #include "ctrl.h"
+#include "daemon.h"
+#include "dev_conf.h"
+#include "ipc.h"
 
-static void usage(FILE *out)
+/* Exit statuses: 0 success, 1 the operation failed, 2 the command line is wrong. */
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"Usage: ublkd COMMAND [OPTIONS]\n"
+	"\n"
+	"Expose files, RAM and test devices as Linux block devices (/dev/ublkbN) through the\n"
+	"kernel's ublk driver (module ublk_drv). Every command needs root.\n"
+	"\n"
+	"Commands:\n"
+	"  serve [--config FILE] [--foreground]\n"
+	"               run the daemon: create the devices of FILE, then serve add/del\n"
+	"  add --backend null|memory|file [OPTIONS]\n"
+	"               create a device and print its block device; starts a daemon if none\n"
+	"               runs (see ublkd add --help)\n"
+	"  del ID|NAME|/dev/ublkbN   stop and delete one device\n"
+	"  del --all    stop and delete every device of the daemon\n"
+	"  list [--json]\n"
+	"               show every ublk device the kernel has, whoever serves it\n"
+	"  features     print the ublk features of the running kernel (the UBLK_F_* mask,\n"
+	"               then one name per line) and the io_uring ring that asked for them\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help     show this help (or a command's: ublkd COMMAND --help) and exit\n"
+	"  -V, --version  show the version and exit\n"
+	"\n"
+	"Exit status: 0 success, 1 the operation failed, 2 bad command line.\n"
+	"Files: " IPC_DEFAULT_RUN_DIR "/ublkd.sock (control socket), ublkd.pid, ublkd.log (log of\n"
+	"a daemon started in the background), devices/ID.conf (each device's description).\n"
+	"UBLKD_RUN_DIR moves them elsewhere.\n";
+
+static const char serve_usage[] =
+	"Usage: ublkd serve [--config FILE] [--foreground]\n"
+	"\n"
+	"Run the daemon that owns the devices. It creates every device of FILE (a device that\n"
+	"fails is reported and the others still come up), then creates and deletes devices for\n"
+	"`ublkd add` and `ublkd del` until SIGTERM or SIGINT, when it stops and deletes every\n"
+	"device (file data flushed) and exits 0.\n"
+	"\n"
+	"  -c, --config FILE  devices to create at start (see ublkd.conf.example)\n"
+	"  -f, --foreground   stay in the foreground and log to stderr; without it the daemon\n"
+	"                     detaches once it is ready and logs to RUN_DIR/ublkd.log\n"
+	"      --auto-exit    exit when the last device is deleted (how `ublkd add` starts it)\n"
+	"  -h, --help         show this help and exit\n"
+	"\n"
+	"Exit status: 0 once the daemon runs (devices that failed are listed on stderr), 1 if it\n"
+	"could not start (already running, no ublk_drv, unreadable config), 2 bad command line.\n";
+
+static const char add_usage[] =
+	"Usage: ublkd add --backend null|memory|file [OPTIONS]\n"
+	"\n"
+	"Create a block device and print its path (/dev/ublkbN) once it is usable. When no\n"
+	"daemon runs, one is started in the background (logging to RUN_DIR/ublkd.log) and exits\n"
+	"again when its last device is deleted.\n"
+	"\n"
+	"  --name NAME        name for del and list ([A-Za-z0-9_.-], not all digits; default ublkN)\n"
+	"  --id N             ask for /dev/ublkbN (default: the kernel chooses)\n"
+	"  --backend KIND     null (discards writes, reads zeroes), memory (RAM, sparse), file\n"
+	"  --size SIZE        bytes, with K, M, G or T (binary); required for null and memory,\n"
+	"                     for file the file's size by default\n"
+	"  --path PATH        file backend: a regular file or a block device\n"
+	"  --create[=yes|no]  file backend: create the file, or extend it, to --size\n"
+	"  --direct-io[=yes|no]  file backend: O_DIRECT, bypassing the page cache\n"
+	"  --read-only[=yes|no]  refuse writes\n"
+	"  --queues N         hardware queues, one thread each (default 1; at most the CPUs)\n"
+	"  --depth N          requests in flight per queue (default 128, at most 4096)\n"
+	"  --block-size N     logical block size: 512 or 4096 (default 512, or the backing\n"
+	"                     block device's)\n"
+	"  --cpus LIST        CPUs for the queue threads, e.g. 0-3,6 (default: the kernel's\n"
+	"                     per-queue mapping)\n"
+	"  -h, --help         show this help and exit\n"
+	"\n"
+	"Every option is also a config file key: the same word with _ for - (block_size).\n"
+	"Exit status: 0 created, 1 failed (nothing is left behind), 2 bad command line.\n";
+
+static const char del_usage[] =
+	"Usage: ublkd del ID|NAME|/dev/ublkbN\n"
+	"       ublkd del --all\n"
+	"\n"
+	"Stop and delete a device of the running daemon (--all: every one), waiting until the\n"
+	"kernel has let it go. Without a daemon, a device whose server is gone can still be\n"
+	"deleted by ID or path. Prints the block device of each device deleted.\n"
+	"Exit status: 0 deleted, 1 failed, 2 bad command line.\n";
+
+static const char list_usage[] =
+	"Usage: ublkd list [--json]\n"
+	"\n"
+	"Show every ublk device the kernel has, served by this ublkd or another server: id,\n"
+	"name, backend, size, queues, depth, state, block device, server pid. State is the\n"
+	"kernel's (live, dead: not started, quiesced, fail-io), or no-server when the process\n"
+	"that served the device is gone. Works without a daemon.\n"
+	"\n"
+	"  --json   one JSON array of objects (id, name, backend, size_bytes, queues, depth,\n"
+	"           state, block_device, char_device, pid, server_alive); null where unknown\n";
+
+static const char features_usage[] =
+	"Usage: ublkd features\n"
+	"\n"
+	"Print the UBLK_F_* feature mask of the running kernel's ublk driver, one feature name\n"
+	"per line, and the io_uring ring that asked for them.\n";
+
+static bool is_help(const char *arg)
 {
-	fprintf(out,
-		"Usage: ublkd COMMAND [OPTIONS]\n"
-		"\n"
-		"Commands:\n"
-		"  features     print the ublk features of the running kernel (the UBLK_F_* mask,\n"
-		"               then one name per line) and the io_uring ring that asked for "
-		"them;\n"
-		"               needs /dev/ublk-control (module ublk_drv) and root\n"
-		"\n"
-		"Options:\n"
-		"  -h, --help     show this help and exit\n"
-		"  -V, --version  show the version and exit\n");
+	return !strcmp(arg, "-h") || !strcmp(arg, "--help");
 }
 
 /* What to try when the control device cannot be used, or "" when there is nothing to add. */
@@ -36,12 +135,20 @@ static const char *ctrl_open_hint(const struct ublk_ctrl *c, int err)
 	return "";
 }
 
-static int cmd_features(void)
+static int cmd_features(int argc, char **argv)
 {
 	struct ublk_ctrl c;
 	uint64_t features;
 	int ret;
 
+	if (argc == 2 && is_help(argv[1])) {
+		fputs(features_usage, stdout);
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "ublkd: features: unexpected argument \"%s\"\n", argv[1]);
+		return EXIT_USAGE;
+	}
 	ret = ublk_ctrl_open(&c);
 	if (ret < 0) {
 		fprintf(stderr, "ublkd: features: %s: %s%s\n", c.err_subject, strerror(-ret),
@@ -79,31 +186,307 @@ static int cmd_features(void)
 	return 0;
 }
 
+/* The starting side of a background daemon: relays its report, exits when it is ready. */
+static int wait_for_daemon(int report_fd, const char *log_path)
+{
+	char buf[8192], *line, *save = NULL;
+	size_t got = 0;
+	ssize_t n;
+	int status = -1;
+
+	while (got < sizeof(buf) - 1 && (n = read(report_fd, buf + got, sizeof(buf) - 1 - got)))
+		if (n > 0)
+			got += (size_t)n;
+		else if (errno != EINTR)
+			break;
+	buf[got] = '\0';
+	close(report_fd);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "warning ", 8)) {
+			fprintf(stderr, "ublkd: serve: %s\n", line + 8);
+		} else if (!strcmp(line, "ready")) {
+			status = 0;
+		} else if (!strncmp(line, "fatal ", 6)) {
+			fprintf(stderr, "ublkd: serve: %s\n", line + 6);
+			status = 1;
+		}
+	}
+	if (status < 0) {
+		fprintf(stderr, "ublkd: serve: the daemon died while starting (see %s)\n",
+			log_path);
+		status = 1;
+	}
+	return status;
+}
+
+/* Forks the daemon into its own session, logging to RUN_DIR/ublkd.log. */
+static int serve_background(struct daemon_opts *opts)
+{
+	char log_path[PATH_MAX];
+	int pipefd[2], log_fd, null_fd;
+	pid_t pid;
+
+	if (ipc_run_path(log_path, sizeof(log_path), "ublkd.log") < 0) {
+		fprintf(stderr, "ublkd: serve: %s: path too long\n", ipc_run_dir());
+		return 1;
+	}
+	if (mkdir(ipc_run_dir(), 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "ublkd: serve: %s: %s\n", ipc_run_dir(), strerror(errno));
+		return 1;
+	}
+	log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (log_fd < 0) {
+		fprintf(stderr, "ublkd: serve: %s: %s\n", log_path, strerror(errno));
+		return 1;
+	}
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null_fd < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "ublkd: serve: %s\n", strerror(errno));
+		return 1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "ublkd: serve: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid > 0) {
+		close(pipefd[1]);
+		close(log_fd);
+		close(null_fd);
+		return wait_for_daemon(pipefd[0], log_path);
+	}
+	close(pipefd[0]);
+	setsid();
+	if (chdir("/") < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
+	    dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
+		_exit(1);
+	close(null_fd);
+	close(log_fd);
+	opts->report_fd = pipefd[1];
+	_exit(daemon_serve(opts));
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "auto-exit", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_opts opts = { .report_fd = -1 };
+	char config_abs[PATH_MAX];
+	bool foreground = false;
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:fh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			opts.config_path = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'a':
+			opts.auto_exit = true;
+			break;
+		case 'h':
+			fputs(serve_usage, stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "ublkd: serve: %s needs a value\n", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			fprintf(stderr, "ublkd: serve: unknown option \"%s\" (see ublkd serve --help)\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ublkd: serve: unexpected argument \"%s\"\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	/* The background daemon works from /: keep the config's path meaningful there. */
+	if (opts.config_path && opts.config_path[0] != '/') {
+		if (!realpath(opts.config_path, config_abs)) {
+			fprintf(stderr, "ublkd: serve: config %s: %s\n", opts.config_path,
+				strerror(errno));
+			return 1;
+		}
+		opts.config_path = config_abs;
+	}
+	return foreground ? daemon_serve(&opts) : serve_background(&opts);
+}
+
+/* One CLI flag per dev_conf key: --block-size for block_size. */
+#define MAX_KEYS 32
+
+static int cmd_add(int argc, char **argv)
+{
+	struct option longopts[MAX_KEYS + 2];
+	char flags[MAX_KEYS][32], body[8192], err[DEV_ERR_MAX], abs_path[PATH_MAX];
+	unsigned nr_keys = 0, given = 0;
+	struct dev_conf conf;
+	size_t used = 0;
+	int opt, ret;
+
+	for (; dev_conf_keys[nr_keys] && nr_keys < MAX_KEYS; nr_keys++) {
+		const char *key = dev_conf_keys[nr_keys];
+		unsigned i;
+
+		for (i = 0; key[i] && i < sizeof(flags[0]) - 1; i++)
+			flags[nr_keys][i] = key[i] == '_' ? '-' : key[i];
+		flags[nr_keys][i] = '\0';
+		longopts[nr_keys] = (struct option){
+			flags[nr_keys],
+			dev_conf_key_is_bool(key) ? optional_argument : required_argument, NULL,
+			256 + (int)nr_keys
+		};
+	}
+	longopts[nr_keys] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[nr_keys + 1] = (struct option){ NULL, 0, NULL, 0 };
+
+	dev_conf_init(&conf, "command line");
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		const char *key, *value;
+		unsigned k = (unsigned)opt - 256;
+		int n;
+
+		if (opt == 'h') {
+			fputs(add_usage, stdout);
+			return 0;
+		}
+		if (opt == ':') {
+			fprintf(stderr, "ublkd: add: %s needs a value\n", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		if (opt < 256 || k >= nr_keys) {
+			fprintf(stderr, "ublkd: add: unknown option \"%s\" (see ublkd add --help)\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		key = dev_conf_keys[k];
+		value = optarg ? optarg : "yes";
+		if (given & (1U << k)) {
+			fprintf(stderr, "ublkd: add: --%s given twice\n", flags[k]);
+			return EXIT_USAGE;
+		}
+		given |= 1U << k;
+		/* The daemon lives in another mount namespace and directory: send it /path. */
+		if (!strcmp(key, "path") && value[0] && value[0] != '/') {
+			char cwd[PATH_MAX];
+
+			if (!getcwd(cwd, sizeof(cwd)) ||
+			    (size_t)snprintf(abs_path, sizeof(abs_path), "%s/%s", cwd, value) >=
+				    sizeof(abs_path)) {
+				fprintf(stderr, "ublkd: add: --path %s: cannot make it absolute\n",
+					value);
+				return EXIT_USAGE;
+			}
+			value = abs_path;
+		}
+		ret = dev_conf_set(&conf, key, value, err, sizeof(err));
+		if (ret < 0) {
+			size_t klen = strlen(key);
+
+			/* The message starts with the key: say it as the flag the user typed. */
+			if (!strncmp(err, key, klen))
+				fprintf(stderr, "ublkd: add: --%s%s\n", flags[k], err + klen);
+			else
+				fprintf(stderr, "ublkd: add: --%s: %s\n", flags[k], err);
+			return EXIT_USAGE;
+		}
+		if (strchr(value, '\n')) {
+			fprintf(stderr, "ublkd: add: --%s: a value cannot hold a newline\n",
+				flags[k]);
+			return EXIT_USAGE;
+		}
+		n = snprintf(body + used, sizeof(body) - used, "%s = %s\n", key, value);
+		if (n < 0 || (size_t)n >= sizeof(body) - used) {
+			fprintf(stderr, "ublkd: add: options too long\n");
+			return EXIT_USAGE;
+		}
+		used += (size_t)n;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ublkd: add: unexpected argument \"%s\" (options are --key VALUE)\n",
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	ret = dev_conf_check(&conf, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "ublkd: add: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return client_add(body);
+}
+
+static int cmd_del(int argc, char **argv)
+{
+	if (argc == 2 && is_help(argv[1])) {
+		fputs(del_usage, stdout);
+		return 0;
+	}
+	if (argc != 2 || !argv[1][0] || (argv[1][0] == '-' && strcmp(argv[1], "--all"))) {
+		fprintf(stderr, "ublkd: del: %s (see ublkd del --help)\n",
+			argc < 2 ? "which device? give ID, NAME, /dev/ublkbN or --all"
+			: argc > 2 ? "one device at a time (or --all)"
+				   : "unknown option");
+		return EXIT_USAGE;
+	}
+	return client_del(argv[1]);
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(list_usage, stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+			continue;
+		}
+		fprintf(stderr, "ublkd: list: unexpected argument \"%s\" (see ublkd list --help)\n",
+			argv[i]);
+		return EXIT_USAGE;
+	}
+	return client_list(json);
+}
+
 int main(int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} cmds[] = {
+		{ "serve", cmd_serve }, { "add", cmd_add },   { "del", cmd_del },
+		{ "list", cmd_list },	{ "features", cmd_features },
+	};
+
 	if (argc < 2) {
-		usage(stderr);
-		return 2;
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		usage(stdout);
+	if (is_help(argv[1])) {
+		fputs(usage_text, stdout);
 		return 0;
 	}
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
 		printf("ublkd %s\n", UBLKD_VERSION);
 		return 0;
 	}
-	if (!strcmp(argv[1], "features")) {
-		if (argc == 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
-			usage(stdout);
-			return 0;
-		}
-		if (argc > 2) {
-			fprintf(stderr, "ublkd: features: unexpected argument \"%s\"\n", argv[2]);
-			return 2;
-		}
-		return cmd_features();
+	for (unsigned i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].run(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "ublkd: unknown command \"%s\" (see ublkd --help)\n", argv[1]);
-	return 2;
+	return EXIT_USAGE;
 }

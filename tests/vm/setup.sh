@@ -12,7 +12,7 @@
 # Both options may be given together.
 set -euo pipefail
 
-HOST_PACKAGES="gcc make pkg-config check qemu-system-x86 busybox-static cpio xz-utils zstd fio"
+HOST_PACKAGES="gcc make pkg-config check qemu-system-x86 busybox-static cpio xz-utils zstd fio e2fsprogs"
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${UBLKD_TEST_CACHE:-/var/cache/ublkd-test}
 

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CLI's side of the control socket (`ublkd add`, `ublkd del`) and of the kernel's view
+ * (`ublkd list`, and `del` of a device whose daemon is gone). Each returns an exit status and
+ * has printed what the user needs: results on stdout, one line per failure on stderr.
+ */
+#ifndef UBLKD_CLIENT_H
+#define UBLKD_CLIENT_H
+
+#include <stdbool.h>
+
+#include "dev_conf.h"
+
+/* Sends "add" with the given "key = value" lines; starts a daemon when none runs. */
+int client_add(const char *request_body);
+/* "del WHAT" or "del --all" through the daemon; without one, straight to the kernel. */
+int client_del(const char *what);
+/* Every ublk device the kernel has, ours or not: a table, or a JSON array. */
+int client_list(bool json);
+
+#endif /* UBLKD_CLIENT_H */

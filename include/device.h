@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A device's life as an explicit state machine. Each state says what exists in the kernel and
+ * in this process; each transition is one function, legal from the states listed in
+ * src/device.c and refused with -EBADFD from any other:
+ *
+ *   NEW --add--> ADDED --set_params--> CONFIGURED --start_queues--> FETCHING --start--> LIVE
+ *   LIVE --stop--> STOPPED;  FETCHING|LIVE|STOPPED --stop_queues--> DRAINED
+ *   ADDED|CONFIGURED|DRAINED --del--> DELETED
+ *
+ * The work of each transition is done by a dev_kernel_ops table: the real one talks to ublk_drv
+ * (src/device_ublk.c), the tests' one is a fake. A transition that fails leaves the state as it
+ * was and has undone its own partial work; dev_create() and dev_destroy() walk the whole way up
+ * or down, so that a failure anywhere leaves no half-created device in the kernel.
+ */
+#ifndef UBLKD_DEVICE_H
+#define UBLKD_DEVICE_H
+
+#include <stdint.h>
+
+#include "abi/ublk.h"
+#include "backend.h"
+#include "dev_conf.h"
+
+enum dev_state {
+	DEV_NEW,	/* described, backend open; nothing in the kernel */
+	DEV_ADDED,	/* ADD_DEV done: /dev/ublkcN exists, info holds what the kernel accepted */
+	DEV_CONFIGURED, /* SET_PARAMS done */
+	DEV_FETCHING,	/* queue threads run and every tag's FETCH_REQ is in */
+	DEV_LIVE,	/* START_DEV done: /dev/ublkbN serves I/O */
+	DEV_STOPPED,	/* STOP_DEV done: the block device is gone, threads still up */
+	DEV_DRAINED,	/* queue threads joined, /dev/ublkcN closed */
+	DEV_DELETED,	/* DEL_DEV done: nothing left in the kernel */
+};
+
+#define DEV_NR_STATES (DEV_DELETED + 1)
+
+struct device;
+
+/* One op per transition; each undoes its own partial work when it fails. */
+struct dev_kernel_ops {
+	int (*add)(struct device *d);
+	int (*set_params)(struct device *d);
+	int (*start_queues)(struct device *d);
+	int (*start)(struct device *d);
+	int (*stop)(struct device *d);
+	void (*stop_queues)(struct device *d);
+	int (*del)(struct device *d);
+};
+
+struct ublk_queue;
+struct ublk_ctrl;
+
+struct device {
+	enum dev_state state;
+	struct dev_conf conf;
+	struct backend be;
+	const struct dev_kernel_ops *kops;
+	struct ublk_ctrl *ctrl; /* the control transport the real ops use */
+	void *kernel_priv;	/* the fake's state in tests */
+	uint64_t features;	/* GET_FEATURES of the driver */
+	struct ublksrv_ctrl_dev_info info; /* as ADD_DEV accepted it: id, queues, depth, flags */
+	struct ublk_params params;	   /* as sent by SET_PARAMS */
+	int cdev_fd;			   /* /dev/ublkcN while queues run; -1 otherwise */
+	struct ublk_queue *queues;	   /* info.nr_hw_queues of them while FETCHING..STOPPED */
+	/* The step that failed last and why: "ADD_DEV: File exists". */
+	char err[DEV_ERR_MAX];
+};
+
+/* Fresh device in DEV_NEW; the backend is opened by the caller (be may stay zeroed in tests). */
+void dev_init(struct device *d, const struct dev_conf *conf, const struct dev_kernel_ops *kops);
+
+int dev_add(struct device *d);
+int dev_set_params(struct device *d);
+int dev_start_queues(struct device *d);
+int dev_start(struct device *d);
+int dev_stop(struct device *d);
+int dev_stop_queues(struct device *d);
+int dev_del(struct device *d);
+
+/* NEW -> LIVE, unwinding to DELETED (or as far down as the kernel lets us) on failure. */
+int dev_create(struct device *d);
+/* Any state -> DELETED; returns the first error met, but always goes as far as it can. */
+int dev_destroy(struct device *d);
+
+const char *dev_state_name(enum dev_state s);
+
+#endif /* UBLKD_DEVICE_H */

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/* The device state machine's real kernel side: ublk_drv's control commands and queue threads. */
+#ifndef UBLKD_DEVICE_UBLK_H
+#define UBLKD_DEVICE_UBLK_H
+
+#include <sched.h>
+
+#include "device.h"
+
+/* Per-tag buffer, and so the largest request: 512 KiB, like the kernel's own default. */
+#define DEV_IO_BUF_BYTES (512U * 1024)
+/* Largest DISCARD / WRITE_ZEROES request we accept: 1 GiB. */
+#define DEV_MAX_DISCARD_SECTORS (1U << 21)
+
+extern const struct dev_kernel_ops dev_ublk_ops;
+
+/* SET_PARAMS for d: sizes from its backend, limits from what ADD_DEV accepted. */
+void dev_ublk_build_params(const struct device *d, struct ublk_params *p);
+/* The CPU of set for queue q_id of nr_queues, spread evenly; -1 for an empty set. */
+int dev_ublk_queue_cpu(const cpu_set_t *set, unsigned q_id, unsigned nr_queues);
+
+#endif /* UBLKD_DEVICE_UBLK_H */

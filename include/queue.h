@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The data plane: one pthread per hardware queue, pinned to one CPU, with its own ring, its
+ * read-only view of the queue's I/O descriptors and one page-aligned buffer per tag. The
+ * thread fetches every tag, then loops: reap completions in a batch, serve each request through
+ * the backend, and send everything it queued (commits, backend I/O) in one io_uring_enter.
+ */
+#ifndef UBLKD_QUEUE_H
+#define UBLKD_QUEUE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "abi/ublk.h"
+#include "backend.h"
+#include "uring.h"
+
+/* Where a tag is: the kernel holds its FETCH/COMMIT_AND_FETCH, or the backend serves it. */
+enum queue_io_state {
+	QUEUE_IO_IDLE,	     /* not fetched yet, or aborted: the kernel will send nothing */
+	QUEUE_IO_IN_KERNEL,  /* a fetch command waits for the next request */
+	QUEUE_IO_IN_BACKEND, /* a request is being served */
+};
+
+struct queue_io {
+	enum queue_io_state state;
+	void *buf; /* buf_bytes, page-aligned: the kernel copies request data to and from here */
+	struct backend_io bio;
+};
+
+struct queue_conf {
+	uint32_t dev_id;
+	uint16_t q_id;
+	uint16_t depth;
+	uint32_t buf_bytes;    /* per tag: the device's max_io_buf_bytes */
+	uint64_t dev_sectors;  /* the device's size in 512-byte sectors */
+	bool read_only;
+	int cdev_fd;	       /* /dev/ublkcN, shared by the device's queues */
+	int cpu;	       /* the CPU the thread runs on; -1: not pinned */
+	struct backend *be;
+};
+
+struct ublk_queue {
+	struct queue_conf conf;
+	const struct ublksrv_io_desc *descs; /* read-only mapping of the kernel's array */
+	size_t descs_bytes;
+	struct uring ring;
+	struct queue_io *ios;
+	void *bufs; /* one mapping for every tag's buffer */
+	size_t bufs_bytes;
+	struct backend_queue bq;
+	int quit_fd;	     /* eventfd: a write makes the thread quit at once */
+	uint64_t quit_value; /* where the ring's read of quit_fd lands */
+	unsigned nr_in_kernel;
+	unsigned nr_in_backend;
+	pthread_t thread;
+	pid_t tid;
+
+	/* start handshake: the thread reports once every FETCH_REQ is in, or why it failed */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool start_reported;
+	int start_result;
+	char err[128]; /* what failed in the thread: "pin to CPU 3: Invalid argument" */
+};
+
+/*
+ * Starts the queue thread and waits until it has fetched every tag (0) or failed (-errno,
+ * q->err says what; the thread is joined and nothing is left). The descriptor array is mapped
+ * here; all mappings of a device must come from its one server process.
+ */
+int queue_start(struct ublk_queue *q, const struct queue_conf *conf);
+/* Tells the thread to quit, joins it and frees everything; safe after a failed start. */
+void queue_stop(struct ublk_queue *q);
+
+/* user_data of the queue's own commands: tag in bits 0-15, ublk command number in 16-23. */
+#define QUEUE_USER_DATA_QUIT (1ULL << 62)
+
+/* Checks a descriptor against the device; 0, or the -errno to complete the request with. */
+int queue_check_desc(const struct queue_conf *conf, const struct ublksrv_io_desc *iod,
+		     struct backend_io *bio);
+
+#endif /* UBLKD_QUEUE_H */

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+/* `ublkd add` and `ublkd del`: requests to the daemon, which is started when none runs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "config.h"
+#include "ctrl.h"
+#include "ipc.h"
+
+/* Device creation under an emulator can take a while; a live kernel answers in milliseconds. */
+#define CLIENT_REPLY_TIMEOUT_S 300
+
+/* Sends req, prints the reply: "ok X" lines to stdout as X, errors to stderr. Exit status. */
+static int client_exchange(int fd, const char *req, const char *what)
+{
+	static char reply[IPC_MSG_MAX];
+	struct timeval tv = { .tv_sec = CLIENT_REPLY_TIMEOUT_S };
+	int status = 0, ret;
+	char *line, *save = NULL;
+	ssize_t n;
+
+	ret = ipc_write_all(fd, req, strlen(req));
+	if (ret == 0 && shutdown(fd, SHUT_WR) < 0)
+		ret = -errno;
+	if (ret < 0) {
+		fprintf(stderr, "ublkd: %s: sending to the daemon: %s\n", what, strerror(-ret));
+		return 1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = ipc_read_all(fd, reply, sizeof(reply));
+	if (n < 0) {
+		fprintf(stderr, "ublkd: %s: no answer from the daemon: %s\n", what,
+			strerror((int)-n));
+		return 1;
+	}
+	if (n == 0) {
+		fprintf(stderr, "ublkd: %s: the daemon hung up without an answer (see its log)\n",
+			what);
+		return 1;
+	}
+	for (line = strtok_r(reply, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "ok ", 3)) {
+			printf("%s\n", line + 3);
+		} else {
+			fprintf(stderr, "ublkd: %s\n", strncmp(line, "error ", 6) ? line : line + 6);
+			status = 1;
+		}
+	}
+	return status;
+}
+
+/* Runs `ublkd serve --auto-exit`, which returns once its daemon listens (or failed to). */
+static int start_daemon(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execl("/proc/self/exe", "ublkd", "serve", "--auto-exit", (char *)NULL);
+		fprintf(stderr, "ublkd: add: starting the daemon: /proc/self/exe: %s\n",
+			strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static bool no_daemon(int err)
+{
+	return err == -ENOENT || err == -ECONNREFUSED;
+}
+
+int client_add(const char *request_body)
+{
+	static char req[IPC_MSG_MAX];
+	int fd, status;
+
+	if ((size_t)snprintf(req, sizeof(req), "add\n%s", request_body) >= sizeof(req)) {
+		fprintf(stderr, "ublkd: add: request too long\n");
+		return 1;
+	}
+	fd = ipc_connect();
+	if (no_daemon(fd)) {
+		/* A daemon that loses a start race exits "already running": the winner serves. */
+		status = start_daemon();
+		fd = ipc_connect();
+		if (fd < 0 && status) {
+			/* serve has said why on stderr. */
+			return 1;
+		}
+	}
+	if (fd < 0) {
+		fprintf(stderr, "ublkd: add: %s/ublkd.sock: %s\n", ipc_run_dir(), strerror(-fd));
+		return 1;
+	}
+	status = client_exchange(fd, req, "add");
+	close(fd);
+	return status;
+}
+
+/* Without a daemon: stop and delete a device straight through the kernel (its server is gone). */
+static int del_in_kernel(const char *what)
+{
+	struct ublksrv_ctrl_dev_info info;
+	struct ublk_ctrl c;
+	unsigned id;
+	char tail;
+	int ret;
+
+	if (!strcmp(what, "--all")) {
+		fprintf(stderr, "ublkd: del --all: no ublkd is running; nothing to delete\n");
+		return 0;
+	}
+	if (sscanf(what, "%u%c", &id, &tail) != 1 &&
+	    sscanf(what, "/dev/ublkb%u%c", &id, &tail) != 1 &&
+	    sscanf(what, "/dev/ublkc%u%c", &id, &tail) != 1) {
+		fprintf(stderr, "ublkd: del %s: no ublkd is running, and only it knows names\n",
+			what);
+		return 1;
+	}
+	ret = ublk_ctrl_open(&c);
+	if (ret < 0) {
+		fprintf(stderr, "ublkd: del %s: %s: %s\n", what, c.err_subject, strerror(-ret));
+		return 1;
+	}
+	ret = ublk_ctrl_get_dev_info(&c, id, &info);
+	if (ret == -ENODEV) {
+		fprintf(stderr, "ublkd: del %s: no ublk device %u\n", what, id);
+		goto out;
+	}
+	if (!ret && info.ublksrv_pid > 0 && (kill(info.ublksrv_pid, 0) == 0 || errno == EPERM)) {
+		fprintf(stderr, "ublkd: del %s: served by pid %d, which is not this ublkd\n", what,
+			info.ublksrv_pid);
+		ret = -EBUSY;
+		goto out;
+	}
+	if (!ret)
+		ret = ublk_ctrl_stop_dev(&c, id);
+	if (!ret)
+		ret = ublk_ctrl_del_dev(&c, id);
+	if (ret < 0)
+		fprintf(stderr, "ublkd: del %s: %s\n", what, strerror(-ret));
+	else
+		printf("/dev/ublkb%u\n", id);
+out:
+	ublk_ctrl_close(&c);
+	return ret < 0 ? 1 : 0;
+}
+
+int client_del(const char *what)
+{
+	static char req[IPC_MSG_MAX];
+	char label[PATH_MAX + 8];
+	int fd, status;
+
+	if (strchr(what, '\n') || (size_t)snprintf(req, sizeof(req), "del %s", what) >= sizeof(req)) {
+		fprintf(stderr, "ublkd: del: bad device name\n");
+		return 2;
+	}
+	fd = ipc_connect();
+	if (no_daemon(fd))
+		return del_in_kernel(what);
+	if (fd < 0) {
+		fprintf(stderr, "ublkd: del %s: %s/ublkd.sock: %s\n", what, ipc_run_dir(),
+			strerror(-fd));
+		return 1;
+	}
+	snprintf(label, sizeof(label), "del %s", what);
+	status = client_exchange(fd, req, label);
+	close(fd);
+	return status;
+}

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+/* The device state machine of include/device.h: which transition is legal when, and unwinding. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "device.h"
+
+#define STATE_BIT(s) (1U << (s))
+
+static const char *const state_names[DEV_NR_STATES] = {
+	[DEV_NEW] = "new",	   [DEV_ADDED] = "added",     [DEV_CONFIGURED] = "configured",
+	[DEV_FETCHING] = "fetching", [DEV_LIVE] = "live",	      [DEV_STOPPED] = "stopped",
+	[DEV_DRAINED] = "drained", [DEV_DELETED] = "deleted",
+};
+
+const char *dev_state_name(enum dev_state s)
+{
+	return (unsigned)s < DEV_NR_STATES ? state_names[s] : "invalid";
+}
+
+void dev_init(struct device *d, const struct dev_conf *conf, const struct dev_kernel_ops *kops)
+{
+	memset(d, 0, sizeof(*d));
+	d->state = DEV_NEW;
+	d->conf = *conf;
+	d->kops = kops;
+	d->cdev_fd = -1;
+	d->info.dev_id = conf->id;
+}
+
+/* A refused transition names itself and the state, so a caller's bug is plain in the log. */
+static int dev_refuse(struct device *d, const char *transition)
+{
+	snprintf(d->err, sizeof(d->err), "%s: not allowed in state %s", transition,
+		 dev_state_name(d->state));
+	return -EBADFD;
+}
+
+/* Runs op if d is in one of the states of from_mask; on success d moves to state to. */
+static int dev_transition(struct device *d, const char *name, unsigned from_mask,
+			  int (*op)(struct device *), enum dev_state to)
+{
+	int ret;
+
+	if (!(from_mask & STATE_BIT(d->state)))
+		return dev_refuse(d, name);
+	d->err[0] = '\0';
+	ret = op(d);
+	if (ret < 0) {
+		if (!d->err[0])
+			snprintf(d->err, sizeof(d->err), "%s: %s", name, strerror(-ret));
+		return ret;
+	}
+	d->state = to;
+	return 0;
+}
+
+int dev_add(struct device *d)
+{
+	return dev_transition(d, "add", STATE_BIT(DEV_NEW), d->kops->add, DEV_ADDED);
+}
+
+int dev_set_params(struct device *d)
+{
+	return dev_transition(d, "set_params", STATE_BIT(DEV_ADDED), d->kops->set_params,
+			      DEV_CONFIGURED);
+}
+
+int dev_start_queues(struct device *d)
+{
+	return dev_transition(d, "start_queues", STATE_BIT(DEV_CONFIGURED), d->kops->start_queues,
+			      DEV_FETCHING);
+}
+
+int dev_start(struct device *d)
+{
+	return dev_transition(d, "start", STATE_BIT(DEV_FETCHING), d->kops->start, DEV_LIVE);
+}
+
+int dev_stop(struct device *d)
+{
+	return dev_transition(d, "stop", STATE_BIT(DEV_LIVE), d->kops->stop, DEV_STOPPED);
+}
+
+/* Always succeeds when legal: threads are told to quit and joined whatever the kernel says. */
+int dev_stop_queues(struct device *d)
+{
+	const unsigned from = STATE_BIT(DEV_FETCHING) | STATE_BIT(DEV_LIVE) | STATE_BIT(DEV_STOPPED);
+
+	if (!(from & STATE_BIT(d->state)))
+		return dev_refuse(d, "stop_queues");
+	d->kops->stop_queues(d);
+	d->state = DEV_DRAINED;
+	return 0;
+}
+
+int dev_del(struct device *d)
+{
+	return dev_transition(d, "del",
+			      STATE_BIT(DEV_ADDED) | STATE_BIT(DEV_CONFIGURED) |
+				      STATE_BIT(DEV_DRAINED),
+			      d->kops->del, DEV_DELETED);
+}
+
+int dev_create(struct device *d)
+{
+	char err[DEV_ERR_MAX];
+	int ret;
+
+	d->err[0] = '\0';
+	ret = dev_add(d);
+	if (!ret)
+		ret = dev_set_params(d);
+	if (!ret)
+		ret = dev_start_queues(d);
+	if (!ret)
+		ret = dev_start(d);
+	if (!ret)
+		return 0;
+	/* Keep the cause: the unwinding must not overwrite it with its own messages. */
+	memcpy(err, d->err, sizeof(err));
+	dev_destroy(d);
+	memcpy(d->err, err, sizeof(err));
+	return ret;
+}
+
+int dev_destroy(struct device *d)
+{
+	char first_err[DEV_ERR_MAX] = "";
+	int first = 0, ret;
+
+	if (d->state == DEV_NEW) {
+		d->state = DEV_DELETED;
+		return 0;
+	}
+	if (d->state == DEV_LIVE) {
+		/* A failed STOP_DEV still lets the queues go: closing their rings cancels them. */
+		ret = dev_stop(d);
+		if (ret < 0) {
+			first = ret;
+			memcpy(first_err, d->err, sizeof(first_err));
+		}
+	}
+	if (d->state == DEV_FETCHING || d->state == DEV_LIVE || d->state == DEV_STOPPED)
+		dev_stop_queues(d);
+	if (d->state != DEV_DELETED) {
+		ret = dev_del(d);
+		if (ret < 0 && !first)
+			return ret;
+	}
+	if (first)
+		memcpy(d->err, first_err, sizeof(first_err));
+	return first;
+}

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The real kernel side of the device state machine: each transition of include/device.h as
+ * ublk_drv control commands and queue threads. Each op leaves d->err naming the command and the
+ * cause, and undoes its own partial work when it fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctrl.h"
+#include "device.h"
+#include "device_ublk.h"
+#include "queue.h"
+
+/* A transport left STUCK by a timed-out command is replaced before the next command. */
+static int ctrl_usable(struct device *d)
+{
+	int ret;
+
+	if (d->ctrl->state == UBLK_CTRL_READY)
+		return 0;
+	ublk_ctrl_close(d->ctrl);
+	ret = ublk_ctrl_open(d->ctrl);
+	if (ret < 0)
+		snprintf(d->err, sizeof(d->err), "%s: %s", d->ctrl->err_subject, strerror(-ret));
+	return ret;
+}
+
+static int ctrl_failed(struct device *d, const char *cmd, int ret)
+{
+	if (ret == -ETIMEDOUT)
+		snprintf(d->err, sizeof(d->err), "%s: no answer from ublk_drv within %u ms", cmd,
+			 d->ctrl->timeout_ms);
+	else
+		snprintf(d->err, sizeof(d->err), "%s: %s", cmd, strerror(-ret));
+	return ret;
+}
+
+static int ublk_add(struct device *d)
+{
+	struct ublksrv_ctrl_dev_info info = {
+		.nr_hw_queues = (uint16_t)d->conf.queues,
+		.queue_depth = (uint16_t)d->conf.depth,
+		.max_io_buf_bytes = DEV_IO_BUF_BYTES,
+		.dev_id = d->conf.id,
+		/* The ioctl-encoded commands we send; COMP_IN_TASK etc. the kernel adds itself. */
+		.flags = UBLK_F_CMD_IOCTL_ENCODE,
+	};
+	int ret = ctrl_usable(d);
+
+	if (ret < 0)
+		return ret;
+	ret = ublk_ctrl_add_dev(d->ctrl, &info);
+	if (ret == -EEXIST && d->conf.id != DEV_ID_ANY) {
+		snprintf(d->err, sizeof(d->err), "ADD_DEV: id %u is taken (/dev/ublkc%u exists)",
+			 d->conf.id, d->conf.id);
+		return ret;
+	}
+	if (ret < 0)
+		return ctrl_failed(d, "ADD_DEV", ret);
+	/* From here on, the queue count, depth and buffer size are the kernel's. */
+	d->info = info;
+	return 0;
+}
+
+void dev_ublk_build_params(const struct device *d, struct ublk_params *p)
+{
+	unsigned lbs_shift = (unsigned)__builtin_ctz(d->be.block_size);
+	unsigned pbs_shift = lbs_shift > 12 ? lbs_shift : 12;
+	uint32_t caps = d->be.caps;
+
+	memset(p, 0, sizeof(*p));
+	p->len = sizeof(*p);
+	p->types = UBLK_PARAM_TYPE_BASIC;
+	/* Not ROTATIONAL: RAM and files have no seek penalty worth the scheduler's care. */
+	if (d->be.read_only || d->conf.read_only)
+		p->basic.attrs |= UBLK_ATTR_READ_ONLY;
+	if (caps & BACKEND_CAP_FLUSH)
+		p->basic.attrs |= UBLK_ATTR_VOLATILE_CACHE;
+	if (caps & BACKEND_CAP_FUA)
+		p->basic.attrs |= UBLK_ATTR_FUA;
+	p->basic.logical_bs_shift = (uint8_t)lbs_shift;
+	p->basic.physical_bs_shift = (uint8_t)pbs_shift;
+	p->basic.io_min_shift = (uint8_t)pbs_shift;
+	p->basic.io_opt_shift = 0;
+	/* A request never needs more than the tag's buffer. */
+	p->basic.max_sectors = d->info.max_io_buf_bytes >> UBLK_SECTOR_SHIFT;
+	p->basic.dev_sectors = d->be.size_bytes >> UBLK_SECTOR_SHIFT;
+	if (caps & (BACKEND_CAP_DISCARD | BACKEND_CAP_WRITE_ZEROES)) {
+		p->types |= UBLK_PARAM_TYPE_DISCARD;
+		/* Page granularity: a smaller discard frees nothing in RAM or most filesystems. */
+		p->discard.discard_granularity = 1U << pbs_shift;
+		if (caps & BACKEND_CAP_DISCARD)
+			p->discard.max_discard_sectors = DEV_MAX_DISCARD_SECTORS;
+		if (caps & BACKEND_CAP_WRITE_ZEROES)
+			p->discard.max_write_zeroes_sectors = DEV_MAX_DISCARD_SECTORS;
+		/* The driver hands us one range per request. */
+		p->discard.max_discard_segments = 1;
+	}
+}
+
+static int ublk_set_params(struct device *d)
+{
+	int ret = ctrl_usable(d);
+
+	if (ret < 0)
+		return ret;
+	dev_ublk_build_params(d, &d->params);
+	ret = ublk_ctrl_set_params(d->ctrl, d->info.dev_id, &d->params);
+	return ret < 0 ? ctrl_failed(d, "SET_PARAMS", ret) : 0;
+}
+
+int dev_ublk_queue_cpu(const cpu_set_t *set, unsigned q_id, unsigned nr_queues)
+{
+	int n = CPU_COUNT(set), want, seen = 0;
+
+	if (!n || !nr_queues)
+		return -1;
+	/* Spread: queue i takes the CPU at position i * n / nr_queues of the set. */
+	want = (int)((uint64_t)q_id * (unsigned)n / nr_queues);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, set))
+			continue;
+		if (seen++ == want)
+			return cpu;
+	}
+	return -1;
+}
+
+/* The CPU queue q_id's thread runs on: from the config, or the first of the kernel's mapping. */
+static int ublk_queue_cpu(struct device *d, uint16_t q_id, int *cpu)
+{
+	cpu_set_t kernel_set;
+	int ret;
+
+	if (d->conf.cpus_given) {
+		*cpu = dev_ublk_queue_cpu(&d->conf.cpus, q_id, d->info.nr_hw_queues);
+		return 0;
+	}
+	ret = ublk_ctrl_get_queue_affinity(d->ctrl, d->info.dev_id, q_id, &kernel_set);
+	if (ret < 0)
+		return ctrl_failed(d, "GET_QUEUE_AFFINITY", ret);
+	*cpu = dev_ublk_queue_cpu(&kernel_set, 0, 1);
+	return 0;
+}
+
+/* The char device appears with ADD_DEV; udev may still be setting it up, so allow it a moment. */
+static int open_cdev(struct device *d)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/ublkc%u", d->info.dev_id);
+	for (int tries = 0; tries < 100; tries++) {
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+	}
+	if (fd < 0) {
+		int ret = -errno;
+
+		snprintf(d->err, sizeof(d->err), "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	d->cdev_fd = fd;
+	return 0;
+}
+
+static void stop_queues(struct device *d, unsigned nr)
+{
+	for (unsigned i = nr; i-- > 0;)
+		queue_stop(&d->queues[i]);
+	free(d->queues);
+	d->queues = NULL;
+	if (d->cdev_fd >= 0)
+		close(d->cdev_fd);
+	d->cdev_fd = -1;
+}
+
+static int ublk_start_queues(struct device *d)
+{
+	unsigned nr = d->info.nr_hw_queues, started = 0;
+	int ret = ctrl_usable(d);
+
+	if (ret < 0)
+		return ret;
+	ret = open_cdev(d);
+	if (ret < 0)
+		return ret;
+	d->queues = calloc(nr, sizeof(*d->queues));
+	if (!d->queues) {
+		ret = -ENOMEM;
+		snprintf(d->err, sizeof(d->err), "queues: %s", strerror(ENOMEM));
+		goto fail;
+	}
+	for (; started < nr; started++) {
+		struct queue_conf qc = {
+			.dev_id = d->info.dev_id,
+			.q_id = (uint16_t)started,
+			.depth = d->info.queue_depth,
+			.buf_bytes = d->info.max_io_buf_bytes,
+			.dev_sectors = d->params.basic.dev_sectors,
+			.read_only = d->params.basic.attrs & UBLK_ATTR_READ_ONLY,
+			.cdev_fd = d->cdev_fd,
+			.be = &d->be,
+		};
+
+		ret = ublk_queue_cpu(d, qc.q_id, &qc.cpu);
+		if (ret < 0)
+			goto fail;
+		ret = queue_start(&d->queues[started], &qc);
+		if (ret < 0) {
+			snprintf(d->err, sizeof(d->err), "queue %u: %s", started,
+				 d->queues[started].err);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	stop_queues(d, started);
+	return ret;
+}
+
+static int ublk_start(struct device *d)
+{
+	int ret = ctrl_usable(d);
+
+	if (ret < 0)
+		return ret;
+	ret = ublk_ctrl_start_dev(d->ctrl, d->info.dev_id, getpid());
+	return ret < 0 ? ctrl_failed(d, "START_DEV", ret) : 0;
+}
+
+static int ublk_stop(struct device *d)
+{
+	int ret = ctrl_usable(d);
+
+	if (ret < 0)
+		return ret;
+	ret = ublk_ctrl_stop_dev(d->ctrl, d->info.dev_id);
+	return ret < 0 ? ctrl_failed(d, "STOP_DEV", ret) : 0;
+}
+
+static void ublk_stop_queues(struct device *d)
+{
+	stop_queues(d, d->info.nr_hw_queues);
+}
+
+static int ublk_del(struct device *d)
+{
+	int ret = ctrl_usable(d);
+
+	if (ret < 0)
+		return ret;
+	ret = ublk_ctrl_del_dev(d->ctrl, d->info.dev_id);
+	return ret < 0 && ret != -ENODEV ? ctrl_failed(d, "DEL_DEV", ret) : 0;
+}
+
+const struct dev_kernel_ops dev_ublk_ops = {
+	.add = ublk_add,
+	.set_params = ublk_set_params,
+	.start_queues = ublk_start_queues,
+	.start = ublk_start,
+	.stop = ublk_stop,
+	.stop_queues = ublk_stop_queues,
+	.del = ublk_del,
+};

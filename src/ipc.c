@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+/* The control socket's plumbing shared by the daemon and its clients (include/ipc.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ipc.h"
+
+const char *ipc_run_dir(void)
+{
+	const char *dir = getenv("UBLKD_RUN_DIR");
+
+	return dir && *dir ? dir : IPC_DEFAULT_RUN_DIR;
+}
+
+int ipc_run_path(char *buf, size_t buf_bytes, const char *name)
+{
+	int n = snprintf(buf, buf_bytes, "%s/%s", ipc_run_dir(), name);
+
+	return n < 0 || (size_t)n >= buf_bytes ? -ENAMETOOLONG : 0;
+}
+
+ssize_t ipc_read_all(int fd, char *buf, size_t buf_bytes)
+{
+	size_t got = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (got == buf_bytes - 1) {
+			char extra;
+
+			n = read(fd, &extra, 1);
+			if (n == 0)
+				break;
+			if (n < 0 && errno == EINTR)
+				continue;
+			return n < 0 ? -errno : -EMSGSIZE;
+		}
+		n = read(fd, buf + got, buf_bytes - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+int ipc_write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ipc_connect(void)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd, ret;
+
+	ret = ipc_run_path(addr.sun_path, sizeof(addr.sun_path), "ublkd.sock");
+	if (ret < 0)
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}

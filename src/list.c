@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `ublkd list`: every ublk device the kernel has, ours or another server's, read from the
+ * kernel itself (so it works without a daemon), with names and backends from the daemon's
+ * state files where it has them.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "config.h"
+#include "ctrl.h"
+#include "ipc.h"
+#include "parse.h"
+
+struct list_entry {
+	uint32_t id;
+	struct ublksrv_ctrl_dev_info info;
+	uint64_t size_bytes;
+	bool have_params;
+	char name[DEV_NAME_MAX];
+	const char *backend; /* NULL: not one of ours */
+	const char *state;
+	bool has_bdev;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The ids of every ublk char device, from sysfs, or /dev when sysfs lacks the class. */
+static int list_ids(uint32_t **ids, unsigned *nr)
+{
+	const char *dirs[] = { "/sys/class/ublk-char", "/dev" };
+	unsigned cap = 0;
+
+	*ids = NULL;
+	*nr = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		DIR *dir = opendir(dirs[i]);
+		struct dirent *e;
+
+		if (!dir)
+			continue;
+		while ((e = readdir(dir))) {
+			unsigned id;
+			char tail;
+
+			if (sscanf(e->d_name, "ublkc%u%c", &id, &tail) != 1)
+				continue;
+			if (*nr == cap) {
+				uint32_t *grown = realloc(*ids, (cap = cap * 2 + 16) * sizeof(**ids));
+
+				if (!grown) {
+					closedir(dir);
+					return -ENOMEM;
+				}
+				*ids = grown;
+			}
+			(*ids)[(*nr)++] = id;
+		}
+		closedir(dir);
+		if (i == 0)
+			break; /* sysfs answered: that is the whole truth */
+	}
+	qsort(*ids, *nr, sizeof(**ids), cmp_id);
+	return 0;
+}
+
+static bool pid_alive(int32_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static const char *kernel_state_name(uint16_t state)
+{
+	switch (state) {
+	case UBLK_S_DEV_DEAD:
+		return "dead";
+	case UBLK_S_DEV_LIVE:
+		return "live";
+	case UBLK_S_DEV_QUIESCED:
+		return "quiesced";
+	case UBLK_S_DEV_FAIL_IO:
+		return "fail-io";
+	}
+	return "unknown";
+}
+
+/* Name and backend from RUN_DIR/devices/ID.conf, if a ublkd wrote one. */
+static void read_state_file(struct list_entry *e)
+{
+	char path[PATH_MAX], name[32], err[CONFIG_ERR_MAX];
+	struct config cfg;
+
+	snprintf(name, sizeof(name), "devices/%u.conf", e->id);
+	if (ipc_run_path(path, sizeof(path), name) < 0 || access(path, R_OK) < 0)
+		return;
+	if (config_load(path, &cfg, err, sizeof(err)) < 0)
+		return;
+	if (cfg.nr_devs == 1 && !cfg.devs[0].error) {
+		snprintf(e->name, sizeof(e->name), "%s", cfg.devs[0].conf.name);
+		e->backend = backend_kind_name(cfg.devs[0].conf.backend);
+	}
+	config_free(&cfg);
+}
+
+static void fill_entry(struct ublk_ctrl *c, struct list_entry *e)
+{
+	struct ublk_params p;
+	char bdev[32];
+	struct stat st;
+
+	e->state = "gone";
+	if (ublk_ctrl_get_dev_info(c, e->id, &e->info) < 0)
+		return;
+	if (ublk_ctrl_get_params(c, e->id, &p) == 0 && (p.types & UBLK_PARAM_TYPE_BASIC)) {
+		e->size_bytes = p.basic.dev_sectors << 9;
+		e->have_params = true;
+	}
+	e->state = kernel_state_name(e->info.state);
+	/* A server that died leaves its device behind: say so rather than "live". */
+	if (e->info.ublksrv_pid > 0 && !pid_alive(e->info.ublksrv_pid))
+		e->state = "no-server";
+	snprintf(bdev, sizeof(bdev), "/dev/ublkb%u", e->id);
+	e->has_bdev = stat(bdev, &st) == 0 && S_ISBLK(st.st_mode);
+	read_state_file(e);
+}
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void print_json(const struct list_entry *es, unsigned nr)
+{
+	printf("[");
+	for (unsigned i = 0; i < nr; i++) {
+		const struct list_entry *e = &es[i];
+
+		printf("%s\n  {\"id\": %u, \"name\": ", i ? "," : "", e->id);
+		if (e->name[0])
+			json_string(e->name);
+		else
+			printf("null");
+		printf(", \"backend\": ");
+		if (e->backend)
+			json_string(e->backend);
+		else
+			printf("null");
+		printf(", \"size_bytes\": %llu, \"queues\": %u, \"depth\": %u, \"state\": ",
+		       (unsigned long long)e->size_bytes, e->info.nr_hw_queues,
+		       e->info.queue_depth);
+		json_string(e->state);
+		printf(", \"block_device\": ");
+		if (e->has_bdev)
+			printf("\"/dev/ublkb%u\"", e->id);
+		else
+			printf("null");
+		printf(", \"char_device\": \"/dev/ublkc%u\", \"pid\": ", e->id);
+		if (e->info.ublksrv_pid > 0)
+			printf("%d", e->info.ublksrv_pid);
+		else
+			printf("null");
+		printf(", \"server_alive\": %s}", pid_alive(e->info.ublksrv_pid) ? "true" : "false");
+	}
+	printf("%s]\n", nr ? "\n" : "");
+}
+
+static void print_table(const struct list_entry *es, unsigned nr)
+{
+	printf("%-5s %-16s %-8s %10s %6s %5s %-10s %-14s %s\n", "ID", "NAME", "BACKEND", "SIZE",
+	       "QUEUES", "DEPTH", "STATE", "BLOCK-DEVICE", "PID");
+	for (unsigned i = 0; i < nr; i++) {
+		const struct list_entry *e = &es[i];
+		char size[SIZE_BYTES_STR_MAX] = "-", bdev[32] = "-", pid[16] = "-";
+
+		if (e->have_params)
+			format_size_bytes(e->size_bytes, size, sizeof(size));
+		if (e->has_bdev)
+			snprintf(bdev, sizeof(bdev), "/dev/ublkb%u", e->id);
+		if (e->info.ublksrv_pid > 0)
+			snprintf(pid, sizeof(pid), "%d", e->info.ublksrv_pid);
+		printf("%-5u %-16s %-8s %10s %6u %5u %-10s %-14s %s\n", e->id,
+		       e->name[0] ? e->name : "-", e->backend ? e->backend : "-", size,
+		       e->info.nr_hw_queues, e->info.queue_depth, e->state, bdev, pid);
+	}
+}
+
+int client_list(bool json)
+{
+	struct list_entry *es = NULL;
+	struct ublk_ctrl c;
+	uint32_t *ids;
+	unsigned nr;
+	int ret;
+
+	ret = ublk_ctrl_open(&c);
+	if (ret < 0) {
+		fprintf(stderr, "ublkd: list: %s: %s%s\n", c.err_subject, strerror(-ret),
+			ret == -ENOENT ? " (is the ublk_drv module loaded?)" : "");
+		return 1;
+	}
+	ret = list_ids(&ids, &nr);
+	if (!ret && nr && !(es = calloc(nr, sizeof(*es))))
+		ret = -ENOMEM;
+	if (ret < 0) {
+		fprintf(stderr, "ublkd: list: %s\n", strerror(-ret));
+		free(ids);
+		ublk_ctrl_close(&c);
+		return 1;
+	}
+	for (unsigned i = 0; i < nr; i++) {
+		es[i].id = ids[i];
+		fill_entry(&c, &es[i]);
+	}
+	if (json)
+		print_json(es, nr);
+	else
+		print_table(es, nr);
+	free(es);
+	free(ids);
+	ublk_ctrl_close(&c);
+	return 0;
+}

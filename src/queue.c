@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+/* One hardware queue's thread: the FETCH_REQ / COMMIT_AND_FETCH_REQ loop of include/queue.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "queue.h"
+
+#define CQE_BATCH 64
+
+static size_t page_bytes(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static size_t round_up(size_t n, size_t to)
+{
+	return (n + to - 1) / to * to;
+}
+
+static uint64_t cmd_user_data(uint16_t tag, uint32_t cmd_op)
+{
+	return tag | (uint64_t)(cmd_op & 0xff) << 16;
+}
+
+int queue_check_desc(const struct queue_conf *conf, const struct ublksrv_io_desc *iod,
+		     struct backend_io *bio)
+{
+	/* One load: the kernel may rewrite the descriptor only after we commit, but read it once. */
+	struct ublksrv_io_desc d = *iod;
+	uint8_t op = ublksrv_io_desc_op(&d);
+	uint64_t end;
+
+	bio->fua = false;
+	bio->done_bytes = 0;
+	switch (op) {
+	case UBLK_IO_OP_READ:
+		bio->op = BACKEND_OP_READ;
+		break;
+	case UBLK_IO_OP_WRITE:
+		bio->op = BACKEND_OP_WRITE;
+		bio->fua = d.op_flags & UBLK_IO_F_FUA;
+		break;
+	case UBLK_IO_OP_FLUSH:
+		bio->op = BACKEND_OP_FLUSH;
+		bio->offset_bytes = 0;
+		bio->len_bytes = 0;
+		return 0;
+	case UBLK_IO_OP_DISCARD:
+		bio->op = BACKEND_OP_DISCARD;
+		break;
+	case UBLK_IO_OP_WRITE_ZEROES:
+		bio->op = BACKEND_OP_WRITE_ZEROES;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if (conf->read_only && op != UBLK_IO_OP_READ)
+		return -EROFS;
+	/* The range must lie in the device; data must fit the tag's buffer. */
+	end = d.start_sector + d.nr_sectors;
+	if (!d.nr_sectors || end < d.start_sector || end > conf->dev_sectors)
+		return -EIO;
+	if ((op == UBLK_IO_OP_READ || op == UBLK_IO_OP_WRITE) &&
+	    (uint64_t)d.nr_sectors << UBLK_SECTOR_SHIFT > conf->buf_bytes)
+		return -EIO;
+	if ((uint64_t)d.nr_sectors << UBLK_SECTOR_SHIFT > UINT32_MAX)
+		return -EIO;
+	bio->offset_bytes = d.start_sector << UBLK_SECTOR_SHIFT;
+	bio->len_bytes = d.nr_sectors << UBLK_SECTOR_SHIFT;
+	return 0;
+}
+
+/* Queues tag's FETCH_REQ (first time) or COMMIT_AND_FETCH_REQ with result. */
+static int queue_queue_cmd(struct ublk_queue *q, uint16_t tag, uint32_t cmd_op, int result)
+{
+	struct io_uring_sqe *sqe = uring_get_sqe(&q->ring);
+	struct ublksrv_io_cmd cmd = {
+		.q_id = q->conf.q_id,
+		.tag = tag,
+		.result = result,
+		.addr = (uint64_t)(uintptr_t)q->ios[tag].buf,
+	};
+	int ret;
+
+	/* The ring has a slot for every tag's command and its one backend SQE. */
+	if (!sqe)
+		return -EBUSY;
+	ret = uring_prep_uring_cmd(&q->ring, sqe, q->conf.cdev_fd, cmd_op, &cmd, sizeof(cmd));
+	if (ret < 0)
+		return ret;
+	uring_sqe_set_data64(sqe, cmd_user_data(tag, cmd_op));
+	q->ios[tag].state = QUEUE_IO_IN_KERNEL;
+	q->nr_in_kernel++;
+	return 0;
+}
+
+static void queue_commit(struct ublk_queue *q, uint16_t tag, int result)
+{
+	struct queue_io *io = &q->ios[tag];
+	int ret;
+
+	io->state = QUEUE_IO_IDLE;
+	q->nr_in_backend--;
+	ret = queue_queue_cmd(q, tag, UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
+	if (ret < 0)
+		fprintf(stderr, "ublkd: device %u queue %u tag %u: commit: %s\n", q->conf.dev_id,
+			q->conf.q_id, tag, strerror(-ret));
+}
+
+/* A request arrived for tag: check it, hand it to the backend, commit if it finished. */
+static void queue_serve(struct ublk_queue *q, uint16_t tag)
+{
+	struct queue_io *io = &q->ios[tag];
+	int ret;
+
+	io->state = QUEUE_IO_IN_BACKEND;
+	q->nr_in_backend++;
+	ret = queue_check_desc(&q->conf, &q->descs[tag], &io->bio);
+	if (!ret)
+		ret = q->conf.be->ops->submit(&q->bq, &io->bio);
+	if (ret != BACKEND_IO_QUEUED)
+		queue_commit(q, tag, ret);
+}
+
+static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe, bool *quit)
+{
+	uint64_t ud = cqe->user_data;
+	uint16_t tag = ud & 0xffff;
+	struct queue_io *io;
+	int ret;
+
+	if (ud & QUEUE_USER_DATA_QUIT) {
+		*quit = true;
+		return;
+	}
+	if (tag >= q->conf.depth)
+		return;
+	io = &q->ios[tag];
+	if (ud & BACKEND_USER_DATA_BIT) {
+		ret = q->conf.be->ops->complete(&q->bq, &io->bio, cqe->res);
+		if (ret != BACKEND_IO_QUEUED)
+			queue_commit(q, tag, ret);
+		return;
+	}
+	q->nr_in_kernel--;
+	io->state = QUEUE_IO_IDLE;
+	if (cqe->res == UBLK_IO_RES_OK) {
+		queue_serve(q, tag);
+		return;
+	}
+	/* ABORT: the device is going away. Anything else is our bug: the tag is lost either way. */
+	if (cqe->res != UBLK_IO_RES_ABORT)
+		fprintf(stderr, "ublkd: device %u queue %u tag %u: fetch: %s\n", q->conf.dev_id,
+			q->conf.q_id, tag, strerror(-cqe->res));
+}
+
+static int queue_queue_quit_read(struct ublk_queue *q)
+{
+	struct io_uring_sqe *sqe = uring_get_sqe(&q->ring);
+
+	if (!sqe)
+		return -EBUSY;
+	uring_prep_read(sqe, q->quit_fd, &q->quit_value, sizeof(q->quit_value), 0);
+	uring_sqe_set_data64(sqe, QUEUE_USER_DATA_QUIT);
+	return 0;
+}
+
+static void queue_report_start(struct ublk_queue *q, int result)
+{
+	pthread_mutex_lock(&q->lock);
+	q->start_result = result;
+	q->start_reported = true;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Everything the thread needs before the first FETCH_REQ; q->err names what failed. */
+static int queue_thread_setup(struct ublk_queue *q)
+{
+	/* Deferred task work: completions are reaped only in our io_uring_enter, by this thread. */
+	const struct uring_params params = {
+		.sq_entries = 2U * q->conf.depth + 1,
+		.cq_entries = 4U * q->conf.depth + 2,
+		.optional_flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+				  IORING_SETUP_DEFER_TASKRUN,
+		.sq_thread_cpu = -1,
+	};
+	int ret;
+
+	q->tid = gettid();
+	if (q->conf.cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(q->conf.cpu, &set);
+		ret = -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (ret < 0) {
+			snprintf(q->err, sizeof(q->err), "pin to CPU %d: %s", q->conf.cpu,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	/* Created here: a SINGLE_ISSUER ring belongs to the thread that made it. */
+	ret = uring_init(&q->ring, &params);
+	if (ret < 0) {
+		snprintf(q->err, sizeof(q->err), "io_uring setup: %s", strerror(-ret));
+		return ret;
+	}
+	q->bq.ring = &q->ring;
+	if (q->conf.be->ops->queue_init) {
+		ret = q->conf.be->ops->queue_init(&q->bq);
+		if (ret < 0) {
+			snprintf(q->err, sizeof(q->err), "backend queue setup: %s", strerror(-ret));
+			uring_exit(&q->ring);
+			return ret;
+		}
+	}
+	ret = queue_queue_quit_read(q);
+	for (unsigned tag = 0; !ret && tag < q->conf.depth; tag++)
+		ret = queue_queue_cmd(q, tag, UBLK_U_IO_FETCH_REQ, 0);
+	if (!ret) {
+		ret = uring_submit(&q->ring);
+		ret = ret < 0 ? ret : 0;
+	}
+	if (ret < 0) {
+		snprintf(q->err, sizeof(q->err), "FETCH_REQ: %s", strerror(-ret));
+		if (q->conf.be->ops->queue_exit)
+			q->conf.be->ops->queue_exit(&q->bq);
+		uring_exit(&q->ring);
+	}
+	return ret;
+}
+
+static void *queue_thread(void *arg)
+{
+	struct ublk_queue *q = arg;
+	struct io_uring_cqe *cqes[CQE_BATCH];
+	bool quit = false;
+	int ret;
+
+	ret = queue_thread_setup(q);
+	queue_report_start(q, ret);
+	if (ret < 0)
+		return NULL;
+
+	/* Until every tag was aborted and the backend is idle, or we are told to go. */
+	while (!quit && (q->nr_in_kernel || q->nr_in_backend)) {
+		unsigned n;
+
+		/* One enter per turn: submits every commit and backend SQE queued last turn. */
+		ret = uring_submit_and_wait(&q->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			fprintf(stderr, "ublkd: device %u queue %u: io_uring_enter: %s\n",
+				q->conf.dev_id, q->conf.q_id, strerror(-ret));
+			break;
+		}
+		while ((n = uring_peek_batch_cqe(&q->ring, cqes, CQE_BATCH)) > 0) {
+			for (unsigned i = 0; i < n; i++)
+				queue_handle_cqe(q, cqes[i], &quit);
+			uring_cq_advance(&q->ring, n);
+		}
+	}
+	if (q->conf.be->ops->queue_exit)
+		q->conf.be->ops->queue_exit(&q->bq);
+	/* Closing the ring cancels the fetch commands still in the kernel. */
+	uring_exit(&q->ring);
+	return NULL;
+}
+
+static void queue_free(struct ublk_queue *q)
+{
+	if (q->descs)
+		munmap((void *)q->descs, q->descs_bytes);
+	if (q->bufs)
+		munmap(q->bufs, q->bufs_bytes);
+	free(q->ios);
+	if (q->quit_fd >= 0)
+		close(q->quit_fd);
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->cond);
+	q->descs = NULL;
+	q->bufs = NULL;
+	q->ios = NULL;
+	q->quit_fd = -1;
+}
+
+int queue_start(struct ublk_queue *q, const struct queue_conf *conf)
+{
+	size_t page = page_bytes();
+	size_t buf_bytes = round_up(conf->buf_bytes, page);
+	int ret;
+
+	memset(q, 0, sizeof(*q));
+	q->conf = *conf;
+	q->quit_fd = -1;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->cond, NULL);
+	q->bq.be = conf->be;
+	q->bq.q_id = conf->q_id;
+
+	q->descs_bytes = round_up((size_t)conf->depth * sizeof(struct ublksrv_io_desc), page);
+	/* Read-only: the driver refuses a writable mapping of its descriptors. */
+	q->descs = mmap(NULL, q->descs_bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, conf->cdev_fd,
+			(off_t)ublk_queue_desc_offset(conf->q_id, page));
+	if (q->descs == MAP_FAILED) {
+		ret = -errno;
+		q->descs = NULL;
+		snprintf(q->err, sizeof(q->err), "mmap descriptors: %s", strerror(-ret));
+		goto fail;
+	}
+	q->bufs_bytes = buf_bytes * conf->depth;
+	q->bufs = mmap(NULL, q->bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	q->ios = calloc(conf->depth, sizeof(*q->ios));
+	q->quit_fd = eventfd(0, EFD_CLOEXEC);
+	if (q->bufs == MAP_FAILED || !q->ios || q->quit_fd < 0) {
+		ret = q->quit_fd < 0 && errno ? -errno : -ENOMEM;
+		if (q->bufs == MAP_FAILED)
+			q->bufs = NULL;
+		snprintf(q->err, sizeof(q->err), "buffers: %s", strerror(-ret));
+		goto fail;
+	}
+	for (unsigned tag = 0; tag < conf->depth; tag++) {
+		q->ios[tag].buf = (char *)q->bufs + (size_t)tag * buf_bytes;
+		q->ios[tag].bio.tag = (uint16_t)tag;
+		q->ios[tag].bio.buf = q->ios[tag].buf;
+	}
+
+	ret = -pthread_create(&q->thread, NULL, queue_thread, q);
+	if (ret < 0) {
+		snprintf(q->err, sizeof(q->err), "thread: %s", strerror(-ret));
+		goto fail;
+	}
+	pthread_mutex_lock(&q->lock);
+	while (!q->start_reported)
+		pthread_cond_wait(&q->cond, &q->lock);
+	ret = q->start_result;
+	pthread_mutex_unlock(&q->lock);
+	if (ret < 0) {
+		pthread_join(q->thread, NULL);
+		goto fail;
+	}
+	return 0;
+fail:
+	queue_free(q);
+	return ret;
+}
+
+void queue_stop(struct ublk_queue *q)
+{
+	uint64_t one = 1;
+
+	if (write(q->quit_fd, &one, sizeof(one)) != sizeof(one))
+		fprintf(stderr, "ublkd: device %u queue %u: quit: %s\n", q->conf.dev_id,
+			q->conf.q_id, strerror(errno));
+	pthread_join(q->thread, NULL);
+	queue_free(q);
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the integration suites share: starting from a clean kernel and run directory, adding
+ * devices through the real binary, and reading the daemon's state from /proc.
+ */
+#ifndef UBLKD_TESTS_UBLKD_TEST_H
+#define UBLKD_TESTS_UBLKD_TEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "run.h"
+
+/*
+ * Stops every daemon of the run directory (SIGTERM, then SIGKILL), and deletes every ublk
+ * device the kernel still has. Use as a checked fixture on both sides of each test.
+ */
+void ublkd_reset(void);
+/* The pid in RUN_DIR/ublkd.pid when that process is alive; 0 otherwise. */
+pid_t ublkd_daemon_pid(void);
+/* ublkd add ARGS...: asserts success, returns the block device's id (from /dev/ublkbN). */
+unsigned ublkd_add_ok(const char *first, ...) __attribute__((sentinel));
+/* Number of ublk devices the kernel has (ids in /sys/class/ublk-char). */
+unsigned kernel_ublk_devices(void);
+/* VmRSS of pid in KiB, or 0. */
+uint64_t proc_rss_kib(pid_t pid);
+/* Writes a file with text; asserts. */
+void write_text_file(const char *path, const char *text);
+
+#endif

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define DEV_NAME_MAX 64 /* with the NUL; names are [A-Za-z0-9_.-], not starting with '-' */
+#define DEV_NAME_MAX 64 /* with the NUL; [A-Za-z0-9_.-], not starting with '-', not all digits */
 #define DEV_ORIGIN_MAX (PATH_MAX + 32)
 #define DEV_ERR_MAX 512 /* enough for any message dev_conf_* writes, a path included */
 #define DEV_ID_ANY UINT32_MAX
@@ -31,6 +31,25 @@ enum backend_kind {
 	BACKEND_MEMORY,
 	BACKEND_FILE,
 };
+
+/* The keys, in dev_conf_keys[] order; a key's bit in dev_conf.given is 1U << DEV_KEY_*. */
+enum dev_key {
+	DEV_KEY_NAME,
+	DEV_KEY_ID,
+	DEV_KEY_BACKEND,
+	DEV_KEY_SIZE,
+	DEV_KEY_BLOCK_SIZE,
+	DEV_KEY_PATH,
+	DEV_KEY_CREATE,
+	DEV_KEY_DIRECT_IO,
+	DEV_KEY_READ_ONLY,
+	DEV_KEY_QUEUES,
+	DEV_KEY_DEPTH,
+	DEV_KEY_CPUS,
+	DEV_KEY_COUNT,
+};
+
+#define DEV_GIVEN(key) (1U << (key))
 
 struct dev_conf {
 	char name[DEV_NAME_MAX]; /* "" when not given: the daemon names it "ublkN" */
@@ -48,15 +67,18 @@ struct dev_conf {
 	cpu_set_t cpus; /* queue threads' CPUs when cpus_given */
 	/* Where it came from, for messages: "/etc/ublkd.conf:12" or "command line". */
 	char origin[DEV_ORIGIN_MAX];
+	/* DEV_GIVEN(DEV_KEY_*) of every key set, so that "not given" differs from "the default". */
+	uint32_t given;
 };
 
 /* Defaults everywhere, origin copied (cut to fit). */
 void dev_conf_init(struct dev_conf *c, const char *origin);
 
 /*
- * Sets one key from its text. -ENOENT: no such key; -EINVAL/-ERANGE: a bad value. On error
- * err holds a message naming the key and the value, without the origin ("size \"1Q\": not a
- * size (bytes, with an optional K, M, G or T suffix)") and *c is unchanged.
+ * Sets one key from its text and marks it given. -ENOENT: no such key; -EINVAL/-ERANGE (and
+ * -ENAMETOOLONG for a path): a bad value. On error err holds a message naming the key and the value, without the origin
+ * ("size \"1Q\": not a size (bytes, with an optional K, M, G or T suffix)") and *c is unchanged.
+ * A key set again takes the new value (the config file refuses repeats itself).
  */
 int dev_conf_set(struct dev_conf *c, const char *key, const char *value, char *err,
 		 size_t err_bytes);
@@ -64,11 +86,18 @@ int dev_conf_set(struct dev_conf *c, const char *key, const char *value, char *e
 /*
  * Checks what no single key can: required keys given (backend; size for null and memory;
  * path for file), keys that do not apply to the backend (path, create, direct_io for null and
- * memory), create without size. -EINVAL with a message in err.
+ * memory), create without size, size a multiple of the block size (512 when not given; the file
+ * backend, which may take a larger one from the backing device, checks again when it opens).
+ * -EINVAL with a message in err.
  */
 int dev_conf_check(const struct dev_conf *c, char *err, size_t err_bytes);
 
-/* Every key whose value differs from the default, as config lines ("size = 1G\n"). */
+/*
+ * Every given key, as a config file section that config_parse() reads back to the same keys:
+ * the name as the header line ([device "NAME"]), the others as "key = value" lines in
+ * dev_conf_keys[] order. Without a name only the key lines (the caller writes the header).
+ * -EIO when out fails.
+ */
 int dev_conf_write(const struct dev_conf *c, FILE *out);
 
 /* "null", "memory", "file"; "none" for BACKEND_NONE. */

@@ -56,9 +56,9 @@ struct device {
 	struct dev_conf conf;
 	struct backend be;
 	const struct dev_kernel_ops *kops;
-	struct ublk_ctrl *ctrl; /* the control transport the real ops use */
-	void *kernel_priv;	/* the fake's state in tests */
-	uint64_t features;	/* GET_FEATURES of the driver */
+	struct ublk_ctrl *ctrl;		   /* the control transport the real ops use */
+	void *kernel_priv;		   /* the fake's state in tests */
+	uint64_t features;		   /* GET_FEATURES of the driver */
 	struct ublksrv_ctrl_dev_info info; /* as ADD_DEV accepted it: id, queues, depth, flags */
 	struct ublk_params params;	   /* as sent by SET_PARAMS */
 	int cdev_fd;			   /* /dev/ublkcN while queues run; -1 otherwise */

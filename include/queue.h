@@ -34,11 +34,11 @@ struct queue_conf {
 	uint32_t dev_id;
 	uint16_t q_id;
 	uint16_t depth;
-	uint32_t buf_bytes;    /* per tag: the device's max_io_buf_bytes */
-	uint64_t dev_sectors;  /* the device's size in 512-byte sectors */
+	uint32_t buf_bytes;   /* per tag: the device's max_io_buf_bytes */
+	uint64_t dev_sectors; /* the device's size in 512-byte sectors */
 	bool read_only;
-	int cdev_fd;	       /* /dev/ublkcN, shared by the device's queues */
-	int cpu;	       /* the CPU the thread runs on; -1: not pinned */
+	int cdev_fd; /* /dev/ublkcN, shared by the device's queues */
+	int cpu;     /* the CPU the thread runs on; -1: not pinned */
 	struct backend *be;
 };
 

@@ -2,6 +2,7 @@
 /* `ublkd add` and `ublkd del`: requests to the daemon, which is started when none runs. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,8 @@ static int client_exchange(int fd, const char *req, const char *what)
 		if (!strncmp(line, "ok ", 3)) {
 			printf("%s\n", line + 3);
 		} else {
-			fprintf(stderr, "ublkd: %s\n", strncmp(line, "error ", 6) ? line : line + 6);
+			fprintf(stderr, "ublkd: %s\n",
+				strncmp(line, "error ", 6) ? line : line + 6);
 			status = 1;
 		}
 	}
@@ -66,9 +68,16 @@ static int start_daemon(void)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		execl("/proc/self/exe", "ublkd", "serve", "--auto-exit", (char *)NULL);
-		fprintf(stderr, "ublkd: add: starting the daemon: /proc/self/exe: %s\n",
-			strerror(errno));
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		/* By its own name, so that ps and /proc/PID/comm say "ublkd", not "exe". */
+		if (n <= 0 || n >= (ssize_t)sizeof(self) - 1)
+			strcpy(self, "/proc/self/exe");
+		else
+			self[n] = '\0';
+		execl(self, "ublkd", "serve", "--auto-exit", (char *)NULL);
+		fprintf(stderr, "ublkd: add: starting the daemon: %s: %s\n", self, strerror(errno));
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
@@ -164,7 +173,8 @@ int client_del(const char *what)
 	char label[PATH_MAX + 8];
 	int fd, status;
 
-	if (strchr(what, '\n') || (size_t)snprintf(req, sizeof(req), "del %s", what) >= sizeof(req)) {
+	if (strchr(what, '\n') ||
+	    (size_t)snprintf(req, sizeof(req), "del %s", what) >= sizeof(req)) {
 		fprintf(stderr, "ublkd: del: bad device name\n");
 		return 2;
 	}

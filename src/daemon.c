@@ -59,7 +59,8 @@ static void daemon_log(const char *fmt, ...)
 }
 
 /* Logs, and tells the process waiting for our start (if any) as "warning ...". */
-static void daemon_warn(struct daemon *dm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void daemon_warn(struct daemon *dm, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void daemon_warn(struct daemon *dm, const char *fmt, ...)
 {
 	char msg[CONFIG_ERR_MAX + 256];
@@ -127,8 +128,8 @@ static int write_state_file(const struct device *d)
 	f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "# written by ublkd pid %d for /dev/ublkb%u\n[device \"%s\"]\n", getpid(),
-		d->info.dev_id, d->conf.name);
+	/* The name was given (or set by us) before: dev_conf_write() writes the section header. */
+	fprintf(f, "# written by ublkd pid %d for /dev/ublkb%u\n", getpid(), d->info.dev_id);
 	ret = dev_conf_write(&d->conf, f);
 	if (fclose(f) != 0 && !ret)
 		ret = -errno;
@@ -180,16 +181,22 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 
 	open_conf = *conf;
 	if (client_pid > 0 && conf->path[0] == '/' &&
-	    (size_t)snprintf(open_conf.path, sizeof(open_conf.path), "/proc/%d/root%s",
-			     client_pid, conf->path) >= sizeof(open_conf.path)) {
+	    (size_t)snprintf(open_conf.path, sizeof(open_conf.path), "/proc/%d/root%s", client_pid,
+			     conf->path) >= sizeof(open_conf.path)) {
 		snprintf(out, out_len, "add %s: path too long: %s", label, conf->path);
 		free(d);
 		return -ENAMETOOLONG;
 	}
 	ret = backend_open(&d->be, &open_conf, err, sizeof(err));
 	if (ret < 0) {
-		/* The backend names the path it was given: ours, not the client's. */
-		snprintf(out, out_len, "add %s: %s", label, err);
+		/* The backend named the path it opened; the user knows theirs. */
+		char *via = strstr(err, open_conf.path);
+
+		if (via && open_conf.path[0] && strcmp(open_conf.path, conf->path))
+			snprintf(out, out_len, "add %s: %.*s%s%s", label, (int)(via - err), err,
+				 conf->path, via + strlen(open_conf.path));
+		else
+			snprintf(out, out_len, "add %s: %s", label, err);
 		free(d);
 		return ret;
 	}
@@ -204,17 +211,20 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 		return ret;
 	}
 	snprintf(id_text, sizeof(id_text), "%u", d->info.dev_id);
-	if (!d->conf.name[0])
-		snprintf(d->conf.name, sizeof(d->conf.name), "ublk%u", d->info.dev_id);
 	dev_conf_set(&d->conf, "id", id_text, err, sizeof(err));
+	if (!d->conf.name[0]) {
+		char name[DEV_NAME_MAX];
+
+		snprintf(name, sizeof(name), "ublk%u", d->info.dev_id);
+		dev_conf_set(&d->conf, "name", name, err, sizeof(err));
+	}
 	ret = write_state_file(d);
 	if (ret < 0)
 		daemon_log("device %u: state file: %s", d->info.dev_id, strerror(-ret));
 	dm->devs[dm->nr_devs++] = d;
 	snprintf(out, out_len, "/dev/ublkb%u", d->info.dev_id);
-	daemon_log("added \"%s\": /dev/ublkb%u, %s backend, %u queues, depth %u",
-		   d->conf.name, d->info.dev_id, d->be.ops->name, d->info.nr_hw_queues,
-		   d->info.queue_depth);
+	daemon_log("added \"%s\": /dev/ublkb%u, %s backend, %u queues, depth %u", d->conf.name,
+		   d->info.dev_id, d->be.ops->name, d->info.nr_hw_queues, d->info.queue_depth);
 	return 0;
 }
 
@@ -323,8 +333,8 @@ static void handle_del(struct daemon *dm, const char *what, FILE *out)
 	}
 	i = daemon_find(dm, what);
 	if (i < 0) {
-		snprintf(msg, sizeof(msg), "del %.200s: no such device in this ublkd (see ublkd list)",
-			 what);
+		snprintf(msg, sizeof(msg),
+			 "del %.200s: no such device in this ublkd (see ublkd list)", what);
 		reply(out, i, msg);
 		return;
 	}
@@ -486,8 +496,7 @@ static int open_socket(struct daemon *dm, char *err, size_t len)
 	/* We hold the lock: a socket file left there is a dead daemon's. */
 	unlink(addr.sun_path);
 	dm->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (dm->listen_fd < 0 ||
-	    bind(dm->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	if (dm->listen_fd < 0 || bind(dm->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
 	    chmod(addr.sun_path, 0600) < 0 || listen(dm->listen_fd, 16) < 0) {
 		ret = -errno;
 		snprintf(err, len, "%s: %s", addr.sun_path, strerror(errno));

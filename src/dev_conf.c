@@ -414,3 +414,11 @@ int dev_conf_write(const struct dev_conf *c, FILE *out)
 	}
 	return 0;
 }
+
+bool dev_conf_key_is_bool(const char *key)
+{
+	for (unsigned i = 0; i < DEV_KEY_COUNT; i++)
+		if (!strcmp(key, dev_conf_keys[i]))
+			return key_table[i].kind == KIND_BOOL;
+	return false;
+}

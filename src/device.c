@@ -9,9 +9,9 @@
 #define STATE_BIT(s) (1U << (s))
 
 static const char *const state_names[DEV_NR_STATES] = {
-	[DEV_NEW] = "new",	   [DEV_ADDED] = "added",     [DEV_CONFIGURED] = "configured",
-	[DEV_FETCHING] = "fetching", [DEV_LIVE] = "live",	      [DEV_STOPPED] = "stopped",
-	[DEV_DRAINED] = "drained", [DEV_DELETED] = "deleted",
+	[DEV_NEW] = "new",	     [DEV_ADDED] = "added",	[DEV_CONFIGURED] = "configured",
+	[DEV_FETCHING] = "fetching", [DEV_LIVE] = "live",	[DEV_STOPPED] = "stopped",
+	[DEV_DRAINED] = "drained",   [DEV_DELETED] = "deleted",
 };
 
 const char *dev_state_name(enum dev_state s)
@@ -86,7 +86,8 @@ int dev_stop(struct device *d)
 /* Always succeeds when legal: threads are told to quit and joined whatever the kernel says. */
 int dev_stop_queues(struct device *d)
 {
-	const unsigned from = STATE_BIT(DEV_FETCHING) | STATE_BIT(DEV_LIVE) | STATE_BIT(DEV_STOPPED);
+	const unsigned from =
+		STATE_BIT(DEV_FETCHING) | STATE_BIT(DEV_LIVE) | STATE_BIT(DEV_STOPPED);
 
 	if (!(from & STATE_BIT(d->state)))
 		return dev_refuse(d, "stop_queues");
@@ -97,10 +98,9 @@ int dev_stop_queues(struct device *d)
 
 int dev_del(struct device *d)
 {
-	return dev_transition(d, "del",
-			      STATE_BIT(DEV_ADDED) | STATE_BIT(DEV_CONFIGURED) |
-				      STATE_BIT(DEV_DRAINED),
-			      d->kops->del, DEV_DELETED);
+	return dev_transition(
+		d, "del", STATE_BIT(DEV_ADDED) | STATE_BIT(DEV_CONFIGURED) | STATE_BIT(DEV_DRAINED),
+		d->kops->del, DEV_DELETED);
 }
 
 int dev_create(struct device *d)

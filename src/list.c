@@ -58,7 +58,8 @@ static int list_ids(uint32_t **ids, unsigned *nr)
 			if (sscanf(e->d_name, "ublkc%u%c", &id, &tail) != 1)
 				continue;
 			if (*nr == cap) {
-				uint32_t *grown = realloc(*ids, (cap = cap * 2 + 16) * sizeof(**ids));
+				uint32_t *grown =
+					realloc(*ids, (cap = cap * 2 + 16) * sizeof(**ids));
 
 				if (!grown) {
 					closedir(dir);
@@ -182,7 +183,8 @@ static void print_json(const struct list_entry *es, unsigned nr)
 			printf("%d", e->info.ublksrv_pid);
 		else
 			printf("null");
-		printf(", \"server_alive\": %s}", pid_alive(e->info.ublksrv_pid) ? "true" : "false");
+		printf(", \"server_alive\": %s}",
+		       pid_alive(e->info.ublksrv_pid) ? "true" : "false");
 	}
 	printf("%s]\n", nr ? "\n" : "");
 }

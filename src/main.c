@@ -70,7 +70,8 @@ static const char add_usage[] =
 	"daemon runs, one is started in the background (logging to RUN_DIR/ublkd.log) and exits\n"
 	"again when its last device is deleted.\n"
 	"\n"
-	"  --name NAME        name for del and list ([A-Za-z0-9_.-], not all digits; default ublkN)\n"
+	"  --name NAME        name for del and list ([A-Za-z0-9_.-], not all digits; default "
+	"ublkN)\n"
 	"  --id N             ask for /dev/ublkbN (default: the kernel chooses)\n"
 	"  --backend KIND     null (discards writes, reads zeroes), memory (RAM, sparse), file\n"
 	"  --size SIZE        bytes, with K, M, G or T (binary); required for null and memory,\n"
@@ -258,8 +259,8 @@ static int serve_background(struct daemon_opts *opts)
 	}
 	close(pipefd[0]);
 	setsid();
-	if (chdir("/") < 0 || dup2(null_fd, STDIN_FILENO) < 0 ||
-	    dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
+	if (chdir("/") < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
+	    dup2(log_fd, STDERR_FILENO) < 0)
 		_exit(1);
 	close(null_fd);
 	close(log_fd);
@@ -300,7 +301,8 @@ static int cmd_serve(int argc, char **argv)
 			fprintf(stderr, "ublkd: serve: %s needs a value\n", argv[optind - 1]);
 			return EXIT_USAGE;
 		default:
-			fprintf(stderr, "ublkd: serve: unknown option \"%s\" (see ublkd serve --help)\n",
+			fprintf(stderr,
+				"ublkd: serve: unknown option \"%s\" (see ublkd serve --help)\n",
 				argv[optind - 1]);
 			return EXIT_USAGE;
 		}
@@ -328,7 +330,7 @@ static int cmd_add(int argc, char **argv)
 {
 	struct option longopts[MAX_KEYS + 2];
 	char flags[MAX_KEYS][32], body[8192], err[DEV_ERR_MAX], abs_path[PATH_MAX];
-	unsigned nr_keys = 0, given = 0;
+	unsigned nr_keys = 0;
 	struct dev_conf conf;
 	size_t used = 0;
 	int opt, ret;
@@ -340,11 +342,10 @@ static int cmd_add(int argc, char **argv)
 		for (i = 0; key[i] && i < sizeof(flags[0]) - 1; i++)
 			flags[nr_keys][i] = key[i] == '_' ? '-' : key[i];
 		flags[nr_keys][i] = '\0';
-		longopts[nr_keys] = (struct option){
-			flags[nr_keys],
-			dev_conf_key_is_bool(key) ? optional_argument : required_argument, NULL,
-			256 + (int)nr_keys
-		};
+		longopts[nr_keys] = (struct option){ flags[nr_keys],
+						     dev_conf_key_is_bool(key) ? optional_argument
+									       : required_argument,
+						     NULL, 256 + (int)nr_keys };
 	}
 	longopts[nr_keys] = (struct option){ "help", no_argument, NULL, 'h' };
 	longopts[nr_keys + 1] = (struct option){ NULL, 0, NULL, 0 };
@@ -365,17 +366,17 @@ static int cmd_add(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		if (opt < 256 || k >= nr_keys) {
-			fprintf(stderr, "ublkd: add: unknown option \"%s\" (see ublkd add --help)\n",
+			fprintf(stderr,
+				"ublkd: add: unknown option \"%s\" (see ublkd add --help)\n",
 				argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 		key = dev_conf_keys[k];
 		value = optarg ? optarg : "yes";
-		if (given & (1U << k)) {
+		if (conf.given & DEV_GIVEN(k)) {
 			fprintf(stderr, "ublkd: add: --%s given twice\n", flags[k]);
 			return EXIT_USAGE;
 		}
-		given |= 1U << k;
 		/* The daemon lives in another mount namespace and directory: send it /path. */
 		if (!strcmp(key, "path") && value[0] && value[0] != '/') {
 			char cwd[PATH_MAX];
@@ -413,7 +414,8 @@ static int cmd_add(int argc, char **argv)
 		used += (size_t)n;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "ublkd: add: unexpected argument \"%s\" (options are --key VALUE)\n",
+		fprintf(stderr,
+			"ublkd: add: unexpected argument \"%s\" (options are --key VALUE)\n",
 			argv[optind]);
 		return EXIT_USAGE;
 	}
@@ -433,7 +435,7 @@ static int cmd_del(int argc, char **argv)
 	}
 	if (argc != 2 || !argv[1][0] || (argv[1][0] == '-' && strcmp(argv[1], "--all"))) {
 		fprintf(stderr, "ublkd: del: %s (see ublkd del --help)\n",
-			argc < 2 ? "which device? give ID, NAME, /dev/ublkbN or --all"
+			argc < 2   ? "which device? give ID, NAME, /dev/ublkbN or --all"
 			: argc > 2 ? "one device at a time (or --all)"
 				   : "unknown option");
 		return EXIT_USAGE;
@@ -467,7 +469,7 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*run)(int argc, char **argv);
 	} cmds[] = {
-		{ "serve", cmd_serve }, { "add", cmd_add },   { "del", cmd_del },
+		{ "serve", cmd_serve }, { "add", cmd_add },	      { "del", cmd_del },
 		{ "list", cmd_list },	{ "features", cmd_features },
 	};
 

@@ -182,6 +182,15 @@ static void queue_report_start(struct ublk_queue *q, int result)
 	pthread_mutex_unlock(&q->lock);
 }
 
+/* "ublk3q1": device 3, queue 1, as top and /proc/PID/task/TID/comm show the thread. */
+static void queue_name_thread(const struct ublk_queue *q)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "ublk%uq%u", q->conf.dev_id, q->conf.q_id);
+	pthread_setname_np(pthread_self(), name);
+}
+
 /* Everything the thread needs before the first FETCH_REQ; q->err names what failed. */
 static int queue_thread_setup(struct ublk_queue *q)
 {
@@ -196,6 +205,7 @@ static int queue_thread_setup(struct ublk_queue *q)
 	int ret;
 
 	q->tid = gettid();
+	queue_name_thread(q);
 	if (q->conf.cpu >= 0) {
 		cpu_set_t set;
 
@@ -317,8 +327,8 @@ int queue_start(struct ublk_queue *q, const struct queue_conf *conf)
 		goto fail;
 	}
 	q->bufs_bytes = buf_bytes * conf->depth;
-	q->bufs = mmap(NULL, q->bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	q->bufs = mmap(NULL, q->bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 	q->ios = calloc(conf->depth, sizeof(*q->ios));
 	q->quit_fd = eventfd(0, EFD_CLOEXEC);
 	if (q->bufs == MAP_FAILED || !q->ios || q->quit_fd < 0) {

@@ -21,7 +21,9 @@ static const struct queue_conf qconf = {
 
 static struct ublksrv_io_desc desc(uint32_t op_flags, uint64_t start, uint32_t nr)
 {
-	return (struct ublksrv_io_desc){ .op_flags = op_flags, .start_sector = start, .nr_sectors = nr };
+	return (struct ublksrv_io_desc){ .op_flags = op_flags,
+					 .start_sector = start,
+					 .nr_sectors = nr };
 }
 
 static const struct desc_case {

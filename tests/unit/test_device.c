@@ -10,7 +10,16 @@
 #include "../common/suite_main.h"
 #include "device.h"
 
-enum fake_op { OP_ADD, OP_SET_PARAMS, OP_START_QUEUES, OP_START, OP_STOP, OP_STOP_QUEUES, OP_DEL, NR_OPS };
+enum fake_op {
+	OP_ADD,
+	OP_SET_PARAMS,
+	OP_START_QUEUES,
+	OP_START,
+	OP_STOP,
+	OP_STOP_QUEUES,
+	OP_DEL,
+	NR_OPS
+};
 
 static const char op_letters[NR_OPS] = "apqsSQd";
 
@@ -134,8 +143,8 @@ static void setup(void)
 /* Puts the device (and the fake kernel) in state s the legal way, then forgets the calls. */
 static void reach(enum dev_state s)
 {
-	static const enum dev_state path[] = { DEV_NEW, DEV_ADDED, DEV_CONFIGURED, DEV_FETCHING,
-					       DEV_LIVE, DEV_STOPPED, DEV_DRAINED, DEV_DELETED };
+	static const enum dev_state path[] = { DEV_NEW,	 DEV_ADDED,   DEV_CONFIGURED, DEV_FETCHING,
+					       DEV_LIVE, DEV_STOPPED, DEV_DRAINED,    DEV_DELETED };
 
 	for (unsigned i = 1; i < sizeof(path) / sizeof(path[0]) && dev.state != s; i++) {
 		int ret = 0;
@@ -185,8 +194,8 @@ static const struct {
 	{ "start_queues", dev_start_queues, 1U << DEV_CONFIGURED, DEV_FETCHING, 'q' },
 	{ "start", dev_start, 1U << DEV_FETCHING, DEV_LIVE, 's' },
 	{ "stop", dev_stop, 1U << DEV_LIVE, DEV_STOPPED, 'S' },
-	{ "stop_queues", dev_stop_queues,
-	  1U << DEV_FETCHING | 1U << DEV_LIVE | 1U << DEV_STOPPED, DEV_DRAINED, 'Q' },
+	{ "stop_queues", dev_stop_queues, 1U << DEV_FETCHING | 1U << DEV_LIVE | 1U << DEV_STOPPED,
+	  DEV_DRAINED, 'Q' },
 	{ "del", dev_del, 1U << DEV_ADDED | 1U << DEV_CONFIGURED | 1U << DEV_DRAINED, DEV_DELETED,
 	  'd' },
 };
@@ -205,8 +214,8 @@ START_TEST(test_transition_from_state)
 	reach(from);
 	ret = transitions[t].fn(&dev);
 	if (legal) {
-		ck_assert_msg(ret == 0, "%s from %s: %d", transitions[t].name,
-			      dev_state_name(from), ret);
+		ck_assert_msg(ret == 0, "%s from %s: %d", transitions[t].name, dev_state_name(from),
+			      ret);
 		ck_assert_int_eq(dev.state, transitions[t].to);
 		ck_assert_str_eq(fake.calls, expect_calls);
 	} else {
@@ -223,9 +232,9 @@ END_TEST
 /* A failing op leaves the state where it was and names itself in err. */
 START_TEST(test_failed_transition_keeps_state)
 {
-	static const enum fake_op ops[] = { OP_ADD, OP_SET_PARAMS, OP_START_QUEUES, OP_START,
-					    OP_STOP, OP_DEL };
-	static const enum dev_state from[] = { DEV_NEW,	 DEV_ADDED, DEV_CONFIGURED,
+	static const enum fake_op ops[] = { OP_ADD,   OP_SET_PARAMS, OP_START_QUEUES,
+					    OP_START, OP_STOP,	     OP_DEL };
+	static const enum dev_state from[] = { DEV_NEW,	     DEV_ADDED, DEV_CONFIGURED,
 					       DEV_FETCHING, DEV_LIVE,	DEV_ADDED };
 	static const transition_fn fns[] = { dev_add,	dev_set_params, dev_start_queues,
 					     dev_start, dev_stop,	dev_del };
@@ -275,9 +284,9 @@ END_TEST
 START_TEST(test_destroy_from_each_state)
 {
 	static const char *const calls[DEV_NR_STATES] = {
-		[DEV_NEW] = "",	     [DEV_ADDED] = "d",	  [DEV_CONFIGURED] = "d",
-		[DEV_FETCHING] = "Qd", [DEV_LIVE] = "SQd",   [DEV_STOPPED] = "Qd",
-		[DEV_DRAINED] = "d",	[DEV_DELETED] = "",
+		[DEV_NEW] = "",	       [DEV_ADDED] = "d",  [DEV_CONFIGURED] = "d",
+		[DEV_FETCHING] = "Qd", [DEV_LIVE] = "SQd", [DEV_STOPPED] = "Qd",
+		[DEV_DRAINED] = "d",   [DEV_DELETED] = "",
 	};
 
 	reach((enum dev_state)_i);

@@ -88,9 +88,10 @@ vm-setup:
 vm-shell: tests
 	@tests/vm/shell.sh --kernel $(firstword $(KERNELS) 7)
 
-# The main job, for now: boot the newest kernel and show what our ring and ublk see there.
+# The main job: serve the example config, make a filesystem on a device, read it back (in a VM
+# on the newest kernel when this one has no ublk).
 demo: test-deps ublkd
-	@tests/vm/demo.sh --kernel $(lastword $(KERNELS) 7)
+	@BUILD=$(BUILD) tests/vm/demo.sh --kernel $(lastword $(KERNELS) 7)
 
 bench-uring: $(BUILD)/tests/bench/bench_uring
 	@$<

@@ -53,6 +53,7 @@ struct ublk_queue {
 	struct backend_queue bq;
 	int quit_fd;	     /* eventfd: a write makes the thread quit at once */
 	uint64_t quit_value; /* where the ring's read of quit_fd lands */
+	bool quitting;	     /* quit_fd fired: serve nothing new, end once the backend is idle */
 	unsigned nr_in_kernel;
 	unsigned nr_in_backend;
 	pthread_t thread;

@@ -123,6 +123,11 @@ static void queue_serve(struct ublk_queue *q, uint16_t tag)
 
 	io->state = QUEUE_IO_IN_BACKEND;
 	q->nr_in_backend++;
+	/* Told to quit while the device still sends I/O: fail it rather than start more. */
+	if (q->quitting) {
+		queue_commit(q, tag, -EIO);
+		return;
+	}
 	ret = queue_check_desc(&q->conf, &q->descs[tag], &io->bio);
 	if (!ret)
 		ret = q->conf.be->ops->submit(&q->bq, &io->bio);
@@ -130,7 +135,7 @@ static void queue_serve(struct ublk_queue *q, uint16_t tag)
 		queue_commit(q, tag, ret);
 }
 
-static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe, bool *quit)
+static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = cqe->user_data;
 	uint16_t tag = ud & 0xffff;
@@ -138,7 +143,7 @@ static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cq
 	int ret;
 
 	if (ud & QUEUE_USER_DATA_QUIT) {
-		*quit = true;
+		q->quitting = true;
 		return;
 	}
 	if (tag >= q->conf.depth)
@@ -253,7 +258,6 @@ static void *queue_thread(void *arg)
 {
 	struct ublk_queue *q = arg;
 	struct io_uring_cqe *cqes[CQE_BATCH];
-	bool quit = false;
 	int ret;
 
 	ret = queue_thread_setup(q);
@@ -261,8 +265,11 @@ static void *queue_thread(void *arg)
 	if (ret < 0)
 		return NULL;
 
-	/* Until every tag was aborted and the backend is idle, or we are told to go. */
-	while (!quit && (q->nr_in_kernel || q->nr_in_backend)) {
+	/*
+	 * Until every tag was aborted, or we are told to go; either way not before the backend
+	 * is idle, since its I/O in flight writes into buffers that go with the thread.
+	 */
+	while (q->nr_in_backend || (!q->quitting && q->nr_in_kernel)) {
 		unsigned n;
 
 		/* One enter per turn: submits every commit and backend SQE queued last turn. */
@@ -274,7 +281,7 @@ static void *queue_thread(void *arg)
 		}
 		while ((n = uring_peek_batch_cqe(&q->ring, cqes, CQE_BATCH)) > 0) {
 			for (unsigned i = 0; i < n; i++)
-				queue_handle_cqe(q, cqes[i], &quit);
+				queue_handle_cqe(q, cqes[i]);
 			uring_cq_advance(&q->ring, n);
 		}
 	}

@@ -43,12 +43,12 @@ enum backend_op {
 
 struct backend_io {
 	enum backend_op op;
-	bool fua;		/* WRITE: durable when it completes */
-	uint16_t tag;		/* the request's slot in its queue; unique among requests in flight */
-	uint64_t offset_bytes;	/* within the device */
-	uint32_t len_bytes;	/* 0 for FLUSH */
-	void *buf;		/* READ/WRITE data, len_bytes long; page-aligned */
-	uint32_t done_bytes;	/* progress of a request that completes in parts (backend-owned) */
+	bool fua;     /* WRITE: durable when it completes */
+	uint16_t tag; /* the request's slot in its queue; unique among requests in flight */
+	uint64_t offset_bytes; /* within the device */
+	uint32_t len_bytes;    /* 0 for FLUSH */
+	void *buf;	       /* READ/WRITE data, len_bytes long; page-aligned */
+	uint32_t done_bytes;   /* progress of a request that completes in parts (backend-owned) */
 };
 
 struct backend;
@@ -70,7 +70,7 @@ struct backend_ops {
 	 */
 	int (*open)(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes);
 	void (*close)(struct backend *be);
-	int (*queue_init)(struct backend_queue *bq);   /* optional */
+	int (*queue_init)(struct backend_queue *bq);  /* optional */
 	void (*queue_exit)(struct backend_queue *bq); /* optional */
 	/* Bytes done (len_bytes for a full request), -errno, or BACKEND_IO_QUEUED. */
 	int (*submit)(struct backend_queue *bq, struct backend_io *io);
@@ -94,9 +94,25 @@ extern const struct backend_ops backend_file_ops;
 /* The ops for a kind; NULL for BACKEND_NONE. */
 const struct backend_ops *backend_ops_for(enum backend_kind kind);
 
-/* Opens conf's backend into *be (zeroed first). */
+/*
+ * For backends' open(): what ublk can express, a block of 512 to 4096 bytes (a power of two)
+ * and a size of one or more whole blocks. -EINVAL with a message naming the value otherwise.
+ */
+int backend_check_geometry(uint64_t size_bytes, uint32_t block_size, char *err, size_t err_bytes);
+
+/* Opens conf's backend into *be (zeroed first; zeroed again on failure). */
 int backend_open(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes);
 void backend_close(struct backend *be);
+
+/*
+ * True when io's bytes lie inside the device (FLUSH has none). The queue loop checks every
+ * request; backends check again, so that a bad range costs an error, never memory.
+ */
+static inline bool backend_io_in_range(const struct backend *be, const struct backend_io *io)
+{
+	return io->op == BACKEND_OP_FLUSH || (io->offset_bytes <= be->size_bytes &&
+					      io->len_bytes <= be->size_bytes - io->offset_bytes);
+}
 
 /*
  * A backend's SQE: take one with backend_get_sqe() (NULL if the SQ is full), prepare it with a

@@ -43,12 +43,12 @@ enum backend_op {
 
 struct backend_io {
 	enum backend_op op;
-	bool fua;		/* WRITE: durable when it completes */
-	uint16_t tag;		/* the request's slot in its queue; unique among requests in flight */
-	uint64_t offset_bytes;	/* within the device */
-	uint32_t len_bytes;	/* 0 for FLUSH */
-	void *buf;		/* READ/WRITE data, len_bytes long; page-aligned */
-	uint32_t done_bytes;	/* progress of a request that completes in parts (backend-owned) */
+	bool fua;     /* WRITE: durable when it completes */
+	uint16_t tag; /* the request's slot in its queue; unique among requests in flight */
+	uint64_t offset_bytes; /* within the device */
+	uint32_t len_bytes;    /* 0 for FLUSH */
+	void *buf;	       /* READ/WRITE data, len_bytes long; page-aligned */
+	uint32_t done_bytes;   /* progress of a request that completes in parts (backend-owned) */
 };
 
 struct backend;
@@ -70,7 +70,7 @@ struct backend_ops {
 	 */
 	int (*open)(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes);
 	void (*close)(struct backend *be);
-	int (*queue_init)(struct backend_queue *bq);   /* optional */
+	int (*queue_init)(struct backend_queue *bq);  /* optional */
 	void (*queue_exit)(struct backend_queue *bq); /* optional */
 	/* Bytes done (len_bytes for a full request), -errno, or BACKEND_IO_QUEUED. */
 	int (*submit)(struct backend_queue *bq, struct backend_io *io);
@@ -111,7 +111,7 @@ void backend_close(struct backend *be);
 static inline bool backend_io_in_range(const struct backend *be, const struct backend_io *io)
 {
 	return io->op == BACKEND_OP_FLUSH || (io->offset_bytes <= be->size_bytes &&
-					     io->len_bytes <= be->size_bytes - io->offset_bytes);
+					      io->len_bytes <= be->size_bytes - io->offset_bytes);
 }
 
 /*

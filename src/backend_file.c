@@ -115,16 +115,16 @@ static bool file_blockdev_zeroes(dev_t rdev)
 }
 
 /* A block device: all of it in its own logical blocks, unless conf says otherwise. */
-static int file_blockdev_geometry(int fd, const struct dev_conf *conf, uint64_t *size,
-				  uint32_t *bs, char *err, size_t err_bytes)
+static int file_blockdev_geometry(int fd, const struct dev_conf *conf, uint64_t *size, uint32_t *bs,
+				  char *err, size_t err_bytes)
 {
 	char want[SIZE_BYTES_STR_MAX];
 	uint64_t have;
 	int lbs, ret;
 
 	if (conf->create) {
-		snprintf(err, err_bytes, "%s: a block device is not created or extended (create = no)",
-			 conf->path);
+		snprintf(err, err_bytes,
+			 "%s: a block device is not created or extended (create = no)", conf->path);
 		return -EINVAL;
 	}
 	if (ioctl(fd, BLKGETSIZE64, &have) || ioctl(fd, BLKSSZGET, &lbs)) {
@@ -161,7 +161,8 @@ static int file_extend(int fd, const struct stat *st, const struct dev_conf *con
 	if (!conf->create || conf->read_only) {
 		snprintf(err, err_bytes, "%s: the file has %llu bytes, fewer than size %s%s",
 			 conf->path, (unsigned long long)st->st_size, want,
-			 conf->read_only ? " (read_only: not extended)" : " (create = yes extends it)");
+			 conf->read_only ? " (read_only: not extended)"
+					 : " (create = yes extends it)");
 		return -EINVAL;
 	}
 	if (ftruncate(fd, (off_t)size)) {

@@ -39,8 +39,7 @@ struct memory_disk {
 	uint64_t page_bytes;
 };
 
-static int memory_open(struct backend *be, const struct dev_conf *conf, char *err,
-		       size_t err_bytes)
+static int memory_open(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes)
 {
 	uint32_t block_size = conf->block_size ? conf->block_size : 512;
 	char size[SIZE_BYTES_STR_MAX];

@@ -241,10 +241,13 @@ fail:
 	return ret;
 }
 
+/* The device is going away: what it wrote must be on stable storage before we say it is gone. */
 static void file_close(struct backend *be)
 {
 	struct file_backend *f = be->priv;
 
+	if (!be->read_only && fdatasync(f->fd) < 0)
+		fprintf(stderr, "ublkd: file backend: fdatasync at close: %s\n", strerror(errno));
 	close(f->fd);
 	free(f);
 	be->priv = NULL;

@@ -34,7 +34,7 @@ BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/bench/bench_*.c))
 FORMAT_FILES := $(wildcard src/*.c include/*.h include/*/*.h tests/*/*.c tests/*/*.h)
 
 # ublkd is phony so that `make` always brings the top-level copy in line with build/.
-.PHONY: ublkd all check check-host check-vm test-deps tests format format-check bench-uring demo \
+.PHONY: ublkd all check check-host check-vm test-deps tests format format-check bench bench-uring demo \
 	vm-setup vm-shell install uninstall clean
 
 all: ublkd
@@ -95,6 +95,11 @@ demo: test-deps ublkd
 
 bench-uring: $(BUILD)/tests/bench/bench_uring
 	@$<
+
+# ublkd's devices against the kernel's null_blk and brd, in one VM boot: ratios, not speeds.
+bench: test-deps ublkd
+	@tests/vm/vmrun.sh --kernel $(lastword $(KERNELS) 7) --quiet --timeout 900 -- \
+		"$(CURDIR)/tests/bench/bench-devices.sh $(CURDIR)/$(BUILD)/ublkd"
 
 format:
 	clang-format -i $(FORMAT_FILES)

@@ -12,6 +12,9 @@
 /* Largest DISCARD / WRITE_ZEROES request we accept: 1 GiB. */
 #define DEV_MAX_DISCARD_SECTORS (1U << 21)
 
+/* The UBLK_F_* ublkd asks for, when the driver offers them. */
+#define DEV_UBLK_WANTED_FLAGS UBLK_F_CMD_IOCTL_ENCODE
+
 extern const struct dev_kernel_ops dev_ublk_ops;
 
 /* SET_PARAMS for d: sizes from its backend, limits from what ADD_DEV accepted. */

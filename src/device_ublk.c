@@ -49,8 +49,12 @@ static int ublk_add(struct device *d)
 		.queue_depth = (uint16_t)d->conf.depth,
 		.max_io_buf_bytes = DEV_IO_BUF_BYTES,
 		.dev_id = d->conf.id,
-		/* The ioctl-encoded commands we send; COMP_IN_TASK etc. the kernel adds itself. */
-		.flags = UBLK_F_CMD_IOCTL_ENCODE,
+		/*
+		 * What we want of what the driver offers (GET_FEATURES): the ioctl-encoded
+		 * commands we send. The kernel adds flags of its own (COMP_IN_TASK, ...); the
+		 * accepted set is read back into d->info.
+		 */
+		.flags = DEV_UBLK_WANTED_FLAGS & d->features,
 	};
 	int ret = ctrl_usable(d);
 

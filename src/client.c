@@ -158,10 +158,17 @@ static int del_in_kernel(const char *what)
 		ret = ublk_ctrl_stop_dev(&c, id);
 	if (!ret)
 		ret = ublk_ctrl_del_dev(&c, id);
-	if (ret < 0)
+	if (ret < 0) {
 		fprintf(stderr, "ublkd: del %s: %s\n", what, strerror(-ret));
-	else
+	} else {
+		char path[PATH_MAX], name[32];
+
+		/* The dead daemon's description of it, which list would show for a new device. */
+		snprintf(name, sizeof(name), "devices/%u.conf", id);
+		if (!ipc_run_path(path, sizeof(path), name))
+			unlink(path);
 		printf("/dev/ublkb%u\n", id);
+	}
 out:
 	ublk_ctrl_close(&c);
 	return ret < 0 ? 1 : 0;

@@ -27,6 +27,7 @@
 #include "device.h"
 #include "device_ublk.h"
 #include "ipc.h"
+#include "parse.h"
 
 /* An auto-started daemon that has no device for this long goes away. */
 #define AUTO_EXIT_IDLE_MS 30000
@@ -149,6 +150,37 @@ static void remove_state_file(uint32_t id)
 }
 
 /*
+ * CPUs of conf's cpus that are not online would fail only in a queue thread, after ADD_DEV, as
+ * "Invalid argument": name the CPU before anything is created. 0 when /sys cannot tell.
+ */
+static int check_cpus_online(const struct dev_conf *conf, char *err, size_t err_len)
+{
+	char online_text[1024] = "";
+	cpu_set_t online;
+	FILE *f;
+
+	if (!conf->cpus_given)
+		return 0;
+	f = fopen("/sys/devices/system/cpu/online", "re");
+	if (!f)
+		return 0;
+	if (!fgets(online_text, sizeof(online_text), f))
+		online_text[0] = '\0';
+	fclose(f);
+	online_text[strcspn(online_text, "\n")] = '\0';
+	if (parse_cpu_list(online_text, &online) < 0)
+		return 0;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, &conf->cpus) && !CPU_ISSET(cpu, &online)) {
+			snprintf(err, err_len, "cpus: CPU %d is not online (online: %s)", cpu,
+				 online_text);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
  * Creates and starts the device conf describes; 0 and /dev/ublkbN in out, or -errno and the
  * reason in out. client_pid > 0: the file backend's path is the client's, reached through its
  * root (we live in our own mount namespace, which may not see what it has mounted since).
@@ -166,6 +198,11 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 		snprintf(out, out_len, "add %s: a device of that name exists (/dev/ublkb%u)", label,
 			 daemon_find_name(dm, conf->name)->info.dev_id);
 		return -EEXIST;
+	}
+	ret = check_cpus_online(conf, err, sizeof(err));
+	if (ret < 0) {
+		snprintf(out, out_len, "add %s: %s", label, err);
+		return ret;
 	}
 	d = malloc(sizeof(*d));
 	devs = realloc(dm->devs, (dm->nr_devs + 1) * sizeof(*devs));

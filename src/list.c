@@ -26,6 +26,7 @@ struct list_entry {
 	bool have_params;
 	char name[DEV_NAME_MAX];
 	const char *backend; /* NULL: not one of ours */
+	bool has_state_file; /* a ublkd started it and has not deleted it */
 	const char *state;
 	bool has_bdev;
 };
@@ -106,6 +107,7 @@ static void read_state_file(struct list_entry *e)
 	snprintf(name, sizeof(name), "devices/%u.conf", e->id);
 	if (ipc_run_path(path, sizeof(path), name) < 0 || access(path, R_OK) < 0)
 		return;
+	e->has_state_file = true;
 	if (config_load(path, &cfg, err, sizeof(err)) < 0)
 		return;
 	if (cfg.nr_devs == 1 && !cfg.devs[0].error) {
@@ -129,12 +131,18 @@ static void fill_entry(struct ublk_ctrl *c, struct list_entry *e)
 		e->have_params = true;
 	}
 	e->state = kernel_state_name(e->info.state);
-	/* A server that died leaves its device behind: say so rather than "live". */
-	if (e->info.ublksrv_pid > 0 && !pid_alive(e->info.ublksrv_pid))
-		e->state = "no-server";
 	snprintf(bdev, sizeof(bdev), "/dev/ublkb%u", e->id);
 	e->has_bdev = stat(bdev, &st) == 0 && S_ISBLK(st.st_mode);
 	read_state_file(e);
+	/*
+	 * A server that died leaves its device behind: say so rather than "live" or "dead". Without
+	 * user recovery (ublkd asks for none) the kernel stops such a device and forgets the pid,
+	 * so for ours "dead" with a state file is the sign: ublkd writes it once the device is live
+	 * and removes it when it deletes the device.
+	 */
+	if ((e->info.ublksrv_pid > 0 && !pid_alive(e->info.ublksrv_pid)) ||
+	    (e->info.state == UBLK_S_DEV_DEAD && e->has_state_file))
+		e->state = "no-server";
 }
 
 static void json_string(const char *s)

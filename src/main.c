@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -252,10 +253,17 @@ static int serve_background(struct daemon_opts *opts)
 		return 1;
 	}
 	if (pid > 0) {
+		int status;
+
 		close(pipefd[1]);
 		close(log_fd);
 		close(null_fd);
-		return wait_for_daemon(pipefd[0], log_path);
+		status = wait_for_daemon(pipefd[0], log_path);
+		/* One that failed holds the lock until it exits: a serve run right after us must
+		 * not find it "already running". */
+		if (status)
+			waitpid(pid, NULL, 0);
+		return status;
 	}
 	close(pipefd[0]);
 	setsid();
@@ -314,7 +322,7 @@ static int cmd_serve(int argc, char **argv)
 	/* The background daemon works from /: keep the config's path meaningful there. */
 	if (opts.config_path && opts.config_path[0] != '/') {
 		if (!realpath(opts.config_path, config_abs)) {
-			fprintf(stderr, "ublkd: serve: config %s: %s\n", opts.config_path,
+			fprintf(stderr, "ublkd: serve: config: %s: %s\n", opts.config_path,
 				strerror(errno));
 			return 1;
 		}
@@ -325,6 +333,24 @@ static int cmd_serve(int argc, char **argv)
 
 /* One CLI flag per dev_conf key: --block-size for block_size. */
 #define MAX_KEYS 32
+
+/*
+ * dev_conf messages about one key start with it ("size \"1000\": ...", "path: ..."): say it
+ * as the flag the user typed. False when err names no key that way.
+ */
+static bool print_as_flag(const char (*flags)[32], unsigned nr_keys, const char *err)
+{
+	for (unsigned k = 0; k < nr_keys; k++) {
+		size_t klen = strlen(dev_conf_keys[k]);
+
+		if (!strncmp(err, dev_conf_keys[k], klen) &&
+		    (err[klen] == ':' || (err[klen] == ' ' && err[klen + 1] == '"'))) {
+			fprintf(stderr, "ublkd: add: --%s%s\n", flags[k], err + klen);
+			return true;
+		}
+	}
+	return false;
+}
 
 static int cmd_add(int argc, char **argv)
 {
@@ -392,12 +418,7 @@ static int cmd_add(int argc, char **argv)
 		}
 		ret = dev_conf_set(&conf, key, value, err, sizeof(err));
 		if (ret < 0) {
-			size_t klen = strlen(key);
-
-			/* The message starts with the key: say it as the flag the user typed. */
-			if (!strncmp(err, key, klen))
-				fprintf(stderr, "ublkd: add: --%s%s\n", flags[k], err + klen);
-			else
+			if (!print_as_flag(flags, nr_keys, err))
 				fprintf(stderr, "ublkd: add: --%s: %s\n", flags[k], err);
 			return EXIT_USAGE;
 		}
@@ -421,7 +442,8 @@ static int cmd_add(int argc, char **argv)
 	}
 	ret = dev_conf_check(&conf, err, sizeof(err));
 	if (ret < 0) {
-		fprintf(stderr, "ublkd: add: %s\n", err);
+		if (!print_as_flag(flags, nr_keys, err))
+			fprintf(stderr, "ublkd: add: %s\n", err);
 		return EXIT_USAGE;
 	}
 	return client_add(body);
@@ -433,11 +455,15 @@ static int cmd_del(int argc, char **argv)
 		fputs(del_usage, stdout);
 		return 0;
 	}
-	if (argc != 2 || !argv[1][0] || (argv[1][0] == '-' && strcmp(argv[1], "--all"))) {
+	if (argc == 2 && argv[1][0] == '-' && strcmp(argv[1], "--all")) {
+		fprintf(stderr, "ublkd: del: unknown option \"%s\" (see ublkd del --help)\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	if (argc != 2 || !argv[1][0]) {
 		fprintf(stderr, "ublkd: del: %s (see ublkd del --help)\n",
-			argc < 2   ? "which device? give ID, NAME, /dev/ublkbN or --all"
-			: argc > 2 ? "one device at a time (or --all)"
-				   : "unknown option");
+			argc > 2 ? "one device at a time (or --all)"
+				 : "which device? give ID, NAME, /dev/ublkbN or --all");
 		return EXIT_USAGE;
 	}
 	return client_del(argv[1]);

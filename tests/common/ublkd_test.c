@@ -21,6 +21,27 @@ static void sleep_ms(unsigned ms)
 		  NULL);
 }
 
+bool process_alive(pid_t pid)
+{
+	char path[64], text[512];
+	const char *paren;
+	size_t n;
+	FILE *f;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return false;
+	/* A zombie is gone for every purpose here; init reaps it a little later. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	paren = strrchr(text, ')');
+	return !paren || paren[1] != ' ' || paren[2] != 'Z';
+}
+
 pid_t ublkd_daemon_pid(void)
 {
 	char path[4096];
@@ -35,9 +56,7 @@ pid_t ublkd_daemon_pid(void)
 	if (fscanf(f, "%d", &pid) != 1)
 		pid = 0;
 	fclose(f);
-	if (pid <= 0 || kill(pid, 0) < 0)
-		return 0;
-	return pid;
+	return process_alive(pid) ? pid : 0;
 }
 
 unsigned kernel_ublk_devices(void)
@@ -79,21 +98,43 @@ static void delete_kernel_devices(void)
 	closedir(dir);
 }
 
+/* What a killed daemon left in RUN_DIR/devices, which list would show for new devices. */
+static void remove_state_files(void)
+{
+	char dir_path[4096], path[4096 + 256];
+	struct dirent *e;
+	DIR *dir;
+
+	if (ipc_run_path(dir_path, sizeof(dir_path), "devices") < 0)
+		return;
+	dir = opendir(dir_path);
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir_path, e->d_name);
+		unlink(path);
+	}
+	closedir(dir);
+}
+
 void ublkd_reset(void)
 {
 	pid_t pid = ublkd_daemon_pid();
 
 	if (pid) {
 		kill(pid, SIGTERM);
-		for (int i = 0; i < 600 && kill(pid, 0) == 0; i++)
+		for (int i = 0; i < 600 && process_alive(pid); i++)
 			sleep_ms(100);
-		if (kill(pid, 0) == 0) {
+		if (process_alive(pid)) {
 			fprintf(stderr, "reset: daemon %d ignored SIGTERM for 60 s\n", pid);
 			kill(pid, SIGKILL);
 			sleep_ms(500);
 		}
 	}
 	delete_kernel_devices();
+	remove_state_files();
 }
 
 unsigned ublkd_add_ok(const char *first, ...)

@@ -13,10 +13,13 @@
 #include "run.h"
 
 /*
- * Stops every daemon of the run directory (SIGTERM, then SIGKILL), and deletes every ublk
- * device the kernel still has. Use as a checked fixture on both sides of each test.
+ * Stops every daemon of the run directory (SIGTERM, then SIGKILL), deletes every ublk device
+ * the kernel still has and the device state files (RUN_DIR/devices/) a killed daemon left.
+ * Use as a checked fixture on both sides of each test.
  */
 void ublkd_reset(void);
+/* pid runs (exists and is not a zombie). */
+bool process_alive(pid_t pid);
 /* The pid in RUN_DIR/ublkd.pid when that process is alive; 0 otherwise. */
 pid_t ublkd_daemon_pid(void);
 /* ublkd add ARGS...: asserts success, returns the block device's id (from /dev/ublkbN). */

@@ -19,8 +19,15 @@
 /* Device creation under an emulator can take a while; a live kernel answers in milliseconds. */
 #define CLIENT_REPLY_TIMEOUT_S 300
 
-/* Sends req, prints the reply: "ok X" lines to stdout as X, errors to stderr. Exit status. */
-static int client_exchange(int fd, const char *req, const char *what)
+/* client_exchange(): the daemon closed its socket before accepting us; safe to ask again. */
+#define CLIENT_NOT_ACCEPTED (-1)
+
+/*
+ * Sends req, prints the reply: "ok X" lines to stdout as X, errors to stderr; the exit status.
+ * With may_retry, a connection the daemon never accepted (it was retiring) is not reported but
+ * returned as CLIENT_NOT_ACCEPTED.
+ */
+static int client_exchange(int fd, const char *req, const char *what, bool may_retry)
 {
 	static char reply[IPC_MSG_MAX];
 	struct timeval tv = { .tv_sec = CLIENT_REPLY_TIMEOUT_S };
@@ -37,6 +44,8 @@ static int client_exchange(int fd, const char *req, const char *what)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	n = ipc_read_all(fd, reply, sizeof(reply));
+	if (n == -ECONNRESET && may_retry)
+		return CLIENT_NOT_ACCEPTED;
 	if (n < 0) {
 		fprintf(stderr, "ublkd: %s: no answer from the daemon: %s\n", what,
 			strerror((int)-n));
@@ -99,23 +108,28 @@ int client_add(const char *request_body)
 		fprintf(stderr, "ublkd: add: request too long\n");
 		return 1;
 	}
-	fd = ipc_connect();
-	if (no_daemon(fd)) {
-		/* A daemon that loses a start race exits "already running": the winner serves. */
-		status = start_daemon();
+	/* A second try covers an auto-started daemon retiring just as we came. */
+	for (int attempt = 0;; attempt++) {
 		fd = ipc_connect();
-		if (fd < 0 && status) {
-			/* serve has said why on stderr. */
+		if (no_daemon(fd)) {
+			/* A daemon that loses a start race exits "already running": the winner serves. */
+			status = start_daemon();
+			fd = ipc_connect();
+			if (fd < 0 && status) {
+				/* serve has said why on stderr. */
+				return 1;
+			}
+		}
+		if (fd < 0) {
+			fprintf(stderr, "ublkd: add: %s/ublkd.sock: %s\n", ipc_run_dir(),
+				strerror(-fd));
 			return 1;
 		}
+		status = client_exchange(fd, req, "add", attempt == 0);
+		close(fd);
+		if (status != CLIENT_NOT_ACCEPTED)
+			return status;
 	}
-	if (fd < 0) {
-		fprintf(stderr, "ublkd: add: %s/ublkd.sock: %s\n", ipc_run_dir(), strerror(-fd));
-		return 1;
-	}
-	status = client_exchange(fd, req, "add");
-	close(fd);
-	return status;
 }
 
 /* Without a daemon: stop and delete a device straight through the kernel (its server is gone). */
@@ -194,7 +208,7 @@ int client_del(const char *what)
 		return 1;
 	}
 	snprintf(label, sizeof(label), "del %s", what);
-	status = client_exchange(fd, req, label);
+	status = client_exchange(fd, req, label, false);
 	close(fd);
 	return status;
 }

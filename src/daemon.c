@@ -379,6 +379,28 @@ static void handle_del(struct daemon *dm, const char *what, FILE *out)
 	reply(out, ret, msg);
 }
 
+/*
+ * Stops listening and gives up the lock: unlinked first, so that a client arriving from now on
+ * starts a new daemon instead of queueing on a socket nobody will accept.
+ */
+static void daemon_retire(struct daemon *dm)
+{
+	char path[PATH_MAX];
+
+	if (dm->listen_fd >= 0) {
+		if (!ipc_run_path(path, sizeof(path), "ublkd.sock"))
+			unlink(path);
+		close(dm->listen_fd);
+		dm->listen_fd = -1;
+	}
+	if (dm->lock_fd >= 0) {
+		if (!ipc_run_path(path, sizeof(path), "ublkd.pid"))
+			unlink(path);
+		close(dm->lock_fd);
+		dm->lock_fd = -1;
+	}
+}
+
 /* One client: read its whole request, act, answer, hang up. */
 static void daemon_handle_client(struct daemon *dm, int fd)
 {
@@ -419,6 +441,9 @@ static void daemon_handle_client(struct daemon *dm, int fd)
 		handle_del(dm, req + 4, out);
 	else
 		reply(out, -EINVAL, "unknown request");
+	/* The reply is still buffered: retire before the client can act on it. */
+	if (dm->opts->auto_exit && !dm->nr_devs)
+		daemon_retire(dm);
 	fclose(out);
 }
 
@@ -613,7 +638,7 @@ static void daemon_loop(struct daemon *dm)
 
 static int daemon_shutdown(struct daemon *dm)
 {
-	char msg[DEV_ERR_MAX + 128], path[PATH_MAX];
+	char msg[DEV_ERR_MAX + 128];
 	int status = 0;
 
 	while (dm->nr_devs) {
@@ -625,10 +650,7 @@ static int daemon_shutdown(struct daemon *dm)
 		}
 	}
 	free(dm->devs);
-	if (dm->listen_fd >= 0 && !ipc_run_path(path, sizeof(path), "ublkd.sock"))
-		unlink(path);
-	if (dm->lock_fd >= 0 && !ipc_run_path(path, sizeof(path), "ublkd.pid"))
-		unlink(path);
+	daemon_retire(dm);
 	ublk_ctrl_close(&dm->ctrl);
 	return status;
 }

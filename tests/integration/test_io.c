@@ -1,0 +1,1024 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The data path against a real ublk_drv (root, in a VM guest), through the real binary: data
+ * integrity under fio and ext4, where a file backend's bytes land, FLUSH/FUA/DISCARD/WRITE_ZEROES
+ * reaching the backing store, the memory backend's RAM, and SIGTERM with writes in flight.
+ *
+ * Every test works in a private tmpfs at SCRATCH. The fixture on both sides of each test
+ * unmounts what the tests mounted, stops the daemon (ublkd_reset), detaches our loop devices
+ * and removes SCRATCH, so a failed or killed test leaves nothing for the next one. Under TCG
+ * each program started costs a few tenths of a second, so what C does cheaply is done here.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <linux/loop.h>
+
+#include "ipc.h"
+#include "../common/suite_main.h"
+#include "../common/ublkd_test.h"
+
+#define SCRATCH "/tmp/ublkd-test-io"
+#define LOOP_FS SCRATCH "/lofs" /* ext4 on a loop device, for backing files */
+#define TEST_TIMEOUT_S 300
+#define MIB (1024ULL * 1024)
+
+/* Mixed request sizes: one 512-byte sector up to the largest request a tag holds (512 KiB). */
+#define FIO_BSSPLIT "512/10:4k/40:64k/30:512k/20"
+#define FIO_JOBS 2
+#define FIO_JOB_MIB 16
+
+static struct run_result sh_res;
+static char sh_cmd[8192];
+/* The SIGTERM test's writer (a process group of its own) while it may run; for teardown. */
+static pid_t sigterm_writer;
+
+static void sleep_ms(unsigned ms)
+{
+	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
+		  NULL);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The last 1500 bytes of s: enough of a command's output for a failure message. */
+static const char *tail(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 1500 ? s + n - 1500 : s;
+}
+
+/* sh -c on the formatted command; asserts exit status 0. Its output stays in sh_res. */
+static void sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh_ok(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sh_cmd, sizeof(sh_cmd), fmt, ap);
+	va_end(ap);
+	run_sh(&sh_res, "%s", sh_cmd);
+	ck_assert_msg(sh_res.status == 0, "`%s`: exit status %d\nstdout: %s\nstderr: %s", sh_cmd,
+		      sh_res.status, tail(sh_res.out), tail(sh_res.err));
+}
+
+static bool in_path(const char *tool)
+{
+	const char *env = getenv("PATH");
+	char dirs[4096], path[4200], *dir, *save = NULL;
+
+	snprintf(dirs, sizeof(dirs), "%s", env ? env : "/usr/bin:/bin");
+	for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(path, sizeof(path), "%s/%s", dir, tool);
+		if (access(path, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A missing tool is a failure that says so, never a skip. tools: names separated by spaces. */
+static void need_tools(const char *tools)
+{
+	char names[256], missing[256] = "", *name, *save = NULL;
+
+	snprintf(names, sizeof(names), "%s", tools);
+	for (name = strtok_r(names, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
+		if (!in_path(name))
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
+				 " %s", name);
+	}
+	ck_assert_msg(!missing[0],
+		      "not in PATH:%s (the guest runs the host's tools: install them there, "
+		      "e.g. with tests/vm/setup.sh --host-packages)",
+		      missing);
+}
+
+/* modprobe each module not loaded yet (tests/vm/mkinitramfs.sh must ship it). */
+static void need_modules(const char *modules)
+{
+	char names[256], path[128], *name, *save = NULL;
+
+	snprintf(names, sizeof(names), "%s", modules);
+	for (name = strtok_r(names, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
+		snprintf(path, sizeof(path), "/sys/module/%s", name);
+		if (access(path, F_OK) < 0)
+			sh_ok("modprobe %s", name);
+	}
+}
+
+static void ublkd_del_ok(unsigned id)
+{
+	static struct run_result r;
+	char dev[32];
+
+	snprintf(dev, sizeof(dev), "/dev/ublkb%u", id);
+	run_ublkd(&r, "del", dev, NULL);
+	ck_assert_msg(r.status == 0, "ublkd del %s: status %d: %s", dev, r.status, r.err);
+}
+
+static unsigned count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	unsigned n = 0;
+	int c;
+
+	if (!f)
+		return 0;
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* Field (1-based) of /sys/block/NAME/stat: 3 sectors read, 7 written, 16 flushes done. */
+static uint64_t disk_stat(const char *name, unsigned field)
+{
+	char path[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/stat", name);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	for (unsigned i = 1; i <= field; i++)
+		ck_assert_msg(fscanf(f, "%llu", &v) == 1, "%s: no field %u", path, field);
+	fclose(f);
+	return v;
+}
+
+/* The first line of /sys/block/NAME/ATTR, without its newline. */
+static void sysfs_attr(const char *name, const char *attr, char *buf, size_t len)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/%s", name, attr);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	ck_assert_msg(fgets(buf, (int)len, f), "%s: empty", path);
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* The hardware queues the kernel made for a ublk disk (one mq/N directory each). */
+static unsigned disk_queues(unsigned id)
+{
+	char path[64];
+	struct dirent *e;
+	unsigned n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/block/ublkb%u/mq", id);
+	dir = opendir(path);
+	ck_assert_msg(dir, "%s: %s", path, strerror(errno));
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+/* The size of /dev/ublkbID in bytes, from sysfs (in 512-byte sectors whatever the block size). */
+static uint64_t disk_bytes(unsigned id)
+{
+	char name[16], sectors[32];
+
+	snprintf(name, sizeof(name), "ublkb%u", id);
+	sysfs_attr(name, "size", sectors, sizeof(sectors));
+	return strtoull(sectors, NULL, 10) * 512;
+}
+
+static struct stat stat_ok(const char *path)
+{
+	struct stat st;
+
+	ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+	return st;
+}
+
+/*
+ * Unmounts, last mounted first, what /proc/mounts lists with a source (field 0) or mount point
+ * (field 1) under prefix.
+ */
+static void umount_matching(unsigned field, const char *prefix)
+{
+	static char fields[2][4096];
+	char line[8192], *targets[64];
+	unsigned n = 0;
+	FILE *f = fopen("/proc/mounts", "r");
+
+	if (!f)
+		return;
+	while (n < 64 && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%4095s %4095s", fields[0], fields[1]) == 2 &&
+		    !strncmp(fields[field], prefix, strlen(prefix)))
+			targets[n++] = strdup(fields[1]);
+	}
+	fclose(f);
+	while (n-- > 0) {
+		if (umount2(targets[n], 0) < 0 && umount2(targets[n], MNT_DETACH) < 0)
+			fprintf(stderr, "cleanup: umount %s: %s\n", targets[n], strerror(errno));
+		free(targets[n]);
+	}
+}
+
+/* Detaches every loop device whose backing file is under SCRATCH. */
+static void detach_scratch_loops(void)
+{
+	DIR *dir = opendir("/sys/block");
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		char path[512], back[4096] = "";
+		bool ours;
+		FILE *f;
+		int fd;
+
+		if (strncmp(e->d_name, "loop", 4))
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		ours = fgets(back, sizeof(back), f) &&
+		       !strncmp(back, SCRATCH "/", strlen(SCRATCH "/"));
+		fclose(f);
+		if (!ours)
+			continue;
+		snprintf(path, sizeof(path), "/dev/%s", e->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0 || ioctl(fd, LOOP_CLR_FD, 0) < 0)
+			fprintf(stderr, "cleanup: detach %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(dir);
+}
+
+/*
+ * File systems on ublk devices go first, while their daemon still serves the unmount; then the
+ * daemon and every ublk device; then what lives in SCRATCH.
+ */
+static void io_clean(void)
+{
+	static struct run_result r;
+
+	umount_matching(0, "/dev/ublkb");
+	ublkd_reset();
+	umount_matching(1, SCRATCH "/");
+	detach_scratch_loops();
+	if (umount2(SCRATCH, 0) < 0 && errno != EINVAL && errno != ENOENT)
+		umount2(SCRATCH, MNT_DETACH);
+	if (rmdir(SCRATCH) < 0 && errno != ENOENT)
+		run_sh(&r, "rm -rf " SCRATCH);
+}
+
+static void setup(void)
+{
+	io_clean();
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+	ck_assert_msg(mkdir(SCRATCH, 0700) == 0, SCRATCH ": %s", strerror(errno));
+	ck_assert_msg(mount("ublkd-test-io", SCRATCH, "tmpfs", 0, "size=640M,mode=700") == 0,
+		      "mount tmpfs on " SCRATCH ": %s", strerror(errno));
+}
+
+static void teardown(void)
+{
+	if (sigterm_writer > 0)
+		kill(-sigterm_writer, SIGKILL);
+	io_clean();
+}
+
+/*
+ * An ext4 file system on a loop device over a file in SCRATCH, mounted at LOOP_FS; the loop
+ * device's name (loopN) in name. Made quiet for the flush counter of test_flush_fua: no lazy
+ * init thread writing after mount, and commit=600 keeps jbd2's periodic commit away.
+ */
+static void loop_ext4_mount(char name[16])
+{
+	need_tools("truncate losetup mkfs.ext4");
+	need_modules("loop ext4");
+	sh_ok("truncate -s 192M " SCRATCH "/loop.img && losetup -f --show " SCRATCH "/loop.img");
+	ck_assert_msg(sscanf(sh_res.out, "/dev/%15[a-z0-9]", name) == 1, "losetup printed \"%s\"",
+		      sh_res.out);
+	sh_ok("mkfs.ext4 -q -E lazy_itable_init=0,lazy_journal_init=0 /dev/%s && mkdir -p " LOOP_FS
+	      " && mount -o commit=600 /dev/%s " LOOP_FS,
+	      name, name);
+}
+
+/* fio's words for a block that did not read back as written ("verify: bad magic header ..."). */
+static bool verify_complaint(const char *s)
+{
+	return strstr(s, "verify:") || strstr(s, "verify failed");
+}
+
+/* Bytes a fio run moved, summed over its jobs, and what it reported wrong. */
+struct fio_totals {
+	uint64_t read_bytes;
+	uint64_t write_bytes;
+	unsigned errors;
+};
+
+/*
+ * Runs fio on /dev/ublkbID with the mixed sizes: FIO_JOBS jobs, each on its own FIO_JOB_MIB
+ * range and pinned to its own CPU (cpus_allowed_policy=split), so that a device with two
+ * queues gets requests on both. Asserts fio's exit status 0, no verify complaint, no job
+ * error, and that the disk's own counters saw exactly the bytes fio says it wrote (and the
+ * bytes it read, plus at most the kernel's partition scan).
+ */
+static void fio_run(unsigned id, unsigned iodepth, const char *job_opts, struct fio_totals *t)
+{
+	static const char parse_py[] =
+		"import json, sys\n"
+		"s = open(sys.argv[1]).read()\n"
+		"d = json.loads(s[s.index('{'):s.rindex('}') + 1])\n"
+		"j = d['jobs']\n"
+		"print(sum(x['error'] for x in j), sum(x['read']['io_bytes'] for x in j),"
+		" sum(x['write']['io_bytes'] for x in j))\n";
+	static char report[RUN_OUTPUT_MAX];
+	char name[16];
+	uint64_t read0, write0, read_bytes, write_bytes;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned long long rb, wb;
+	size_t n;
+	FILE *f;
+
+	snprintf(name, sizeof(name), "ublkb%u", id);
+	read0 = disk_stat(name, 3);
+	write0 = disk_stat(name, 7);
+	sh_ok("fio --output-format=json --output=" SCRATCH "/fio.json --name=io --filename=/dev/%s"
+	      " --ioengine=io_uring --direct=1 --bssplit=" FIO_BSSPLIT " --iodepth=%u"
+	      " --numjobs=%u --size=%uM --offset_increment=%uM --cpus_allowed=0-%ld"
+	      " --cpus_allowed_policy=split %s",
+	      name, iodepth, FIO_JOBS, FIO_JOB_MIB, FIO_JOB_MIB, cpus - 1, job_opts);
+	read_bytes = (disk_stat(name, 3) - read0) * 512;
+	write_bytes = (disk_stat(name, 7) - write0) * 512;
+
+	/* With --output, fio's messages (verify failures too) go to the file with the JSON. */
+	f = fopen(SCRATCH "/fio.json", "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(report, 1, sizeof(report) - 1, f);
+	report[n] = '\0';
+	fclose(f);
+	ck_assert_msg(!verify_complaint(report) && !verify_complaint(sh_res.out) &&
+			      !verify_complaint(sh_res.err),
+		      "fio reported verify errors: %s%s%.1500s", tail(sh_res.out), tail(sh_res.err),
+		      report);
+
+	write_text_file(SCRATCH "/fio_sum.py", parse_py);
+	sh_ok("python3 " SCRATCH "/fio_sum.py " SCRATCH "/fio.json");
+	ck_assert_msg(sscanf(sh_res.out, "%u %llu %llu", &t->errors, &rb, &wb) == 3,
+		      "fio JSON summary: \"%s\" %s", sh_res.out, sh_res.err);
+	t->read_bytes = rb;
+	t->write_bytes = wb;
+	ck_assert_msg(t->errors == 0, "fio jobs reported %u errors", t->errors);
+	ck_assert_msg(write_bytes == t->write_bytes, "fio wrote %llu bytes, the disk counted %llu",
+		      (unsigned long long)t->write_bytes, (unsigned long long)write_bytes);
+	ck_assert_msg(read_bytes >= t->read_bytes && read_bytes <= t->read_bytes + MIB,
+		      "fio read %llu bytes, the disk counted %llu",
+		      (unsigned long long)t->read_bytes, (unsigned long long)read_bytes);
+}
+
+struct fio_case {
+	const char *backend;
+	unsigned queues;
+	unsigned iodepth;
+};
+
+static const struct fio_case verify_cases[] = {
+	{ "memory", 1, 1 }, { "memory", 1, 64 }, { "memory", 2, 1 }, { "memory", 2, 64 },
+	{ "file", 1, 1 },   { "file", 1, 64 },	 { "file", 2, 1 },   { "file", 2, 64 },
+};
+
+static const struct fio_case null_cases[] = {
+	{ "null", 1, 1 },
+	{ "null", 1, 64 },
+	{ "null", 2, 1 },
+	{ "null", 2, 64 },
+};
+
+#define FIO_DEV_SIZE "32M" /* FIO_JOBS * FIO_JOB_MIB */
+
+#define FIO_MAX_QUEUES 2
+
+/* Context switches so far of the daemon's thread for queue q of device id ("ublkIDqQ"). */
+static uint64_t queue_thread_switches(pid_t pid, unsigned id, unsigned q)
+{
+	char dir_path[64], want[16], path[400], line[128];
+	unsigned long long n, sum = 0;
+	bool found = false;
+	struct dirent *e;
+	DIR *dir;
+
+	snprintf(dir_path, sizeof(dir_path), "/proc/%d/task", pid);
+	snprintf(want, sizeof(want), "ublk%uq%u\n", id, q);
+	dir = opendir(dir_path);
+	ck_assert_msg(dir, "%s: %s", dir_path, strerror(errno));
+	while (!found && (e = readdir(dir))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s/comm", dir_path, e->d_name);
+		f = fopen(path, "r");
+		found = f && fgets(line, sizeof(line), f) && !strcmp(line, want);
+		if (f)
+			fclose(f);
+		if (!found)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/status", dir_path, e->d_name);
+		f = fopen(path, "r");
+		ck_assert_msg(f, "%s: %s", path, strerror(errno));
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
+				sum += n;
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	ck_assert_msg(found, "daemon %d has no thread %.*s", pid, (int)strlen(want) - 1, want);
+	return sum;
+}
+
+/*
+ * Adds c's device and runs fio on it (fio_run()). Each queue's thread must have woken to serve
+ * some of it: with two queues, both took requests.
+ */
+static unsigned fio_case_run(const struct fio_case *c, const char *job_opts, struct fio_totals *t)
+{
+	uint64_t before[FIO_MAX_QUEUES], after;
+	char queues[16];
+	unsigned id;
+	pid_t pid;
+
+	ck_assert_uint_le(c->queues, FIO_MAX_QUEUES);
+	snprintf(queues, sizeof(queues), "%u", c->queues);
+	if (!strcmp(c->backend, "file"))
+		id = ublkd_add_ok("--backend", "file", "--path", SCRATCH "/fio.img", "--create",
+				  "--size", FIO_DEV_SIZE, "--queues", queues, "--block-size", "512",
+				  NULL);
+	else
+		id = ublkd_add_ok("--backend", c->backend, "--size", FIO_DEV_SIZE, "--queues",
+				  queues, "--block-size", "512", NULL);
+	ck_assert_uint_eq(disk_queues(id), c->queues);
+	pid = ublkd_daemon_pid();
+	ck_assert_int_gt(pid, 0);
+	for (unsigned q = 0; q < c->queues; q++)
+		before[q] = queue_thread_switches(pid, id, q);
+	fio_run(id, c->iodepth, job_opts, t);
+	for (unsigned q = 0; q < c->queues; q++) {
+		after = queue_thread_switches(pid, id, q);
+		fprintf(stderr, "queue %u thread: %llu context switches\n", q,
+			(unsigned long long)(after - before[q]));
+		ck_assert_msg(after >= before[q] + 4, "queue %u's thread slept through fio", q);
+	}
+	return id;
+}
+
+/*
+ * 1. Random writes of mixed sizes, then fio reads every block back and checks its crc32c:
+ * not one verify error, and the verify pass read back all that was written.
+ */
+START_TEST(test_fio_verify)
+{
+	const struct fio_case *c = &verify_cases[_i];
+	struct fio_totals t;
+	unsigned id;
+
+	need_tools("fio python3");
+	fprintf(stderr, "fio_verify: %s backend, %u queues, iodepth %u\n", c->backend, c->queues,
+		c->iodepth);
+	id = fio_case_run(c, "--rw=randwrite --verify=crc32c --do_verify=1", &t);
+	ck_assert_uint_eq(t.write_bytes, FIO_JOBS * FIO_JOB_MIB * MIB);
+	ck_assert_msg(t.read_bytes == t.write_bytes, "%s qd %u queues %u: verify read %llu of %llu",
+		      c->backend, c->iodepth, c->queues, (unsigned long long)t.read_bytes,
+		      (unsigned long long)t.write_bytes);
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
+/*
+ * The null backend keeps nothing and leaves a read's buffer as it was (whatever the tag's
+ * buffer last held), so there is nothing to verify against. What can be checked is that every
+ * request of the mix completes without error and that all the bytes fio moved went through the
+ * device: fio's totals against its own size, and against the disk's counters.
+ */
+START_TEST(test_fio_null)
+{
+	const struct fio_case *c = &null_cases[_i];
+	struct fio_totals t;
+	unsigned id;
+
+	need_tools("fio python3");
+	fprintf(stderr, "fio_null: %u queues, iodepth %u\n", c->queues, c->iodepth);
+	id = fio_case_run(c, "--rw=randrw", &t);
+	ck_assert_uint_eq(t.read_bytes + t.write_bytes, FIO_JOBS * FIO_JOB_MIB * MIB);
+	ck_assert_uint_gt(t.read_bytes, 0);
+	ck_assert_uint_gt(t.write_bytes, 0);
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
+/* Drops the caches that could answer a read instead of the daemon: the disk's and the files'. */
+static void drop_caches(unsigned id)
+{
+	char path[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
+	fd = open(path, O_RDONLY);
+	ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+	ck_assert_msg(ioctl(fd, BLKFLSBUF, 0) == 0, "%s: BLKFLSBUF: %s", path, strerror(errno));
+	close(fd);
+	sync();
+	write_text_file("/proc/sys/vm/drop_caches", "3\n");
+}
+
+/* Writes size random bytes to a new file at path. */
+static void write_random_file(const char *path, size_t size)
+{
+	static char buf[64 * 1024];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+	while (size) {
+		size_t n = size < sizeof(buf) ? size : sizeof(buf);
+
+		for (size_t got = 0; got < n;) {
+			ssize_t r = getrandom(buf + got, n - got, 0);
+
+			ck_assert_msg(r > 0 || errno == EINTR, "getrandom: %s", strerror(errno));
+			got += r > 0 ? (size_t)r : 0;
+		}
+		ck_assert_msg(write(fd, buf, n) == (ssize_t)n, "%s: %s", path, strerror(errno));
+		size -= n;
+	}
+	ck_assert_int_eq(close(fd), 0);
+}
+
+#define EXT4_SMALL_FILES 40
+
+/* 2. ext4 on the device: files written, a clean fsck, the same checksums after a remount. */
+START_TEST(test_ext4_roundtrip)
+{
+	static const char *const backends[] = { "memory", "file" };
+	const char *backend = backends[_i];
+	unsigned id;
+
+	need_tools("mkfs.ext4 fsck.ext4 sha256sum");
+	need_modules("ext4");
+	fprintf(stderr, "ext4_roundtrip: %s backend\n", backend);
+	if (!strcmp(backend, "file"))
+		id = ublkd_add_ok("--backend", "file", "--path", SCRATCH "/ext4.img", "--create",
+				  "--size", "96M", NULL);
+	else
+		id = ublkd_add_ok("--backend", "memory", "--size", "96M", NULL);
+	sh_ok("mkfs.ext4 -q -F /dev/ublkb%u && mkdir -p " SCRATCH
+	      "/mnt && mount /dev/ublkb%u " SCRATCH "/mnt",
+	      id, id);
+	/* Two large files and many small ones, of sizes no block size divides. */
+	write_random_file(SCRATCH "/mnt/big", 7 * MIB + 1);
+	write_random_file(SCRATCH "/mnt/mid", MIB - 1);
+	ck_assert_int_eq(mkdir(SCRATCH "/mnt/small", 0755), 0);
+	for (unsigned i = 1; i <= EXT4_SMALL_FILES; i++) {
+		char path[128];
+
+		snprintf(path, sizeof(path), SCRATCH "/mnt/small/%u", i);
+		write_random_file(path, i * 1531);
+	}
+	sh_ok("cd " SCRATCH "/mnt && sha256sum big mid small/* > " SCRATCH "/sums");
+	ck_assert_uint_eq(count_lines(SCRATCH "/sums"), 2 + EXT4_SMALL_FILES);
+	sh_ok("umount " SCRATCH "/mnt");
+	drop_caches(id);
+	sh_ok("fsck.ext4 -fn /dev/ublkb%u", id);
+	drop_caches(id);
+	sh_ok("mount /dev/ublkb%u " SCRATCH "/mnt && cd " SCRATCH
+	      "/mnt && sha256sum --quiet -c " SCRATCH "/sums",
+	      id);
+	sh_ok("umount " SCRATCH "/mnt");
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
+/*
+ * 3. What is written through /dev/ublkbN is in the file, at the same offset, once the device
+ * is gone; untouched ranges still read as zeroes; a new device on the file reads it back.
+ * One write is O_DIRECT at an offset that is not 4K-aligned, the other through the page cache.
+ */
+START_TEST(test_file_persists)
+{
+	const char *img = SCRATCH "/persist.img";
+	const unsigned long long off1 = 5 * MIB + 512, off2 = 40 * MIB;
+	unsigned id;
+
+	need_tools("cmp dd");
+	write_random_file(SCRATCH "/pattern", 3 * MIB);
+	id = ublkd_add_ok("--backend", "file", "--path", img, "--create", "--size", "64M", NULL);
+	sh_ok("dd if=" SCRATCH "/pattern of=/dev/ublkb%u bs=64K seek=%llu oflag=seek_bytes,direct "
+	      "conv=nocreat,notrunc status=none",
+	      id, off1);
+	sh_ok("dd if=" SCRATCH "/pattern of=/dev/ublkb%u bs=1M count=1 seek=%llu oflag=seek_bytes "
+	      "conv=nocreat,notrunc,fsync status=none",
+	      id, off2);
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+
+	ck_assert_uint_eq(stat_ok(img).st_size, 64 * MIB);
+	sh_ok("cmp -n 3M -i 0:%llu " SCRATCH "/pattern %s", off1, img);
+	sh_ok("cmp -n 1M -i 0:%llu " SCRATCH "/pattern %s", off2, img);
+	sh_ok("cmp -n %llu /dev/zero %s", off1, img);
+	sh_ok("cmp -n %llu -i %llu:%llu /dev/zero %s", off2 - off1 - 3 * MIB, off1 + 3 * MIB,
+	      off1 + 3 * MIB, img);
+
+	id = ublkd_add_ok("--backend", "file", "--path", img, NULL);
+	ck_assert_uint_eq(disk_bytes(id), 64 * MIB);
+	sh_ok("cmp -n 3M -i 0:%llu " SCRATCH "/pattern /dev/ublkb%u", off1, id);
+	sh_ok("cmp -n 1M -i 0:%llu " SCRATCH "/pattern /dev/ublkb%u", off2, id);
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
+/*
+ * 4. FLUSH and FUA reach the backing file's storage. The file lies on ext4 on a loop device;
+ * ext4 ends an fdatasync (and so a RWF_DSYNC write) with a cache flush of its device, either
+ * a journal commit with PREFLUSH or blkdev_issue_flush(), and the loop device counts each
+ * flush it completes in field 16 of its stat (Linux 5.5+). Nothing else on that file system
+ * flushes while the test runs (see loop_ext4_mount()), so the counter moves when, and only
+ * when, the daemon turned a FLUSH into fdatasync or a FUA write into a RWF_DSYNC one.
+ *
+ * An O_DSYNC write to the block device itself is a FUA write followed by a FLUSH (the block
+ * device's write_iter ends with generic_write_sync()), so it cannot tell the two apart. A FUA
+ * write alone comes from ext4 on the ublk device: an O_DIRECT|O_DSYNC overwrite of written
+ * blocks, with no metadata to commit, is sent with REQ_FUA and nothing after it (iomap's
+ * write-through path). The ublk disk's own flush counter shows that no FLUSH came with it.
+ */
+START_TEST(test_flush_fua)
+{
+	char loop[16], ublk[16], attr[64];
+	uint64_t loop_flushes[5], ublk_flushes[2];
+	unsigned id;
+
+	need_tools("dd mkfs.ext4");
+	loop_ext4_mount(loop);
+	/* A write-through loop device would drop every flush before counting it. */
+	sysfs_attr(loop, "queue/write_cache", attr, sizeof(attr));
+	ck_assert_msg(!strcmp(attr, "write back"), "%s: write_cache is \"%s\"", loop, attr);
+
+	id = ublkd_add_ok("--backend", "file", "--path", LOOP_FS "/back.img", "--create", "--size",
+			  "64M", NULL);
+	snprintf(ublk, sizeof(ublk), "ublkb%u", id);
+	sysfs_attr(ublk, "queue/write_cache", attr, sizeof(attr));
+	ck_assert_msg(!strcmp(attr, "write back"), "%s: write_cache is \"%s\"", ublk, attr);
+	sysfs_attr(ublk, "queue/fua", attr, sizeof(attr));
+	ck_assert_msg(!strcmp(attr, "1"), "%s: fua is \"%s\"", ublk, attr);
+
+	loop_flushes[0] = disk_stat(loop, 16);
+	/* The control: a plain O_DIRECT write neither flushes nor is FUA. */
+	sh_ok("dd if=/dev/urandom of=/dev/%s bs=4k count=8 oflag=direct conv=nocreat status=none",
+	      ublk);
+	loop_flushes[1] = disk_stat(loop, 16);
+	/* fsync of the block device: its dirty pages, then one FLUSH. */
+	sh_ok("dd if=/dev/urandom of=/dev/%s bs=4k count=8 seek=16 conv=nocreat,fsync status=none",
+	      ublk);
+	loop_flushes[2] = disk_stat(loop, 16);
+	/* O_DIRECT|O_DSYNC on the block device: 8 times a FUA write and a FLUSH. */
+	sh_ok("dd if=/dev/urandom of=/dev/%s bs=4k count=8 seek=32 oflag=direct,dsync "
+	      "conv=nocreat status=none",
+	      ublk);
+	loop_flushes[3] = disk_stat(loop, 16);
+
+	/* FUA alone: a file written and committed, then overwritten in place with O_DSYNC. */
+	sh_ok("mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 /dev/%s && mkdir " SCRATCH
+	      "/mnt && mount -o commit=600 /dev/%s " SCRATCH
+	      "/mnt && dd if=/dev/urandom of=" SCRATCH
+	      "/mnt/f bs=4k count=8 conv=fsync status=none && sync",
+	      ublk, ublk);
+	ublk_flushes[0] = disk_stat(ublk, 16);
+	loop_flushes[4] = disk_stat(loop, 16);
+	sh_ok("dd if=/dev/urandom of=" SCRATCH "/mnt/f bs=4k count=8 oflag=direct,dsync "
+	      "conv=nocreat,notrunc status=none");
+	ublk_flushes[1] = disk_stat(ublk, 16);
+	fprintf(stderr,
+		"flush_fua: %s flushes: %llu, plain write +%llu, fsync +%llu, dsync +%llu; "
+		"FUA alone: %s +%llu, %s +%llu\n",
+		loop, (unsigned long long)loop_flushes[0],
+		(unsigned long long)(loop_flushes[1] - loop_flushes[0]),
+		(unsigned long long)(loop_flushes[2] - loop_flushes[1]),
+		(unsigned long long)(loop_flushes[3] - loop_flushes[2]), ublk,
+		(unsigned long long)(ublk_flushes[1] - ublk_flushes[0]), loop,
+		(unsigned long long)(disk_stat(loop, 16) - loop_flushes[4]));
+	ck_assert_msg(loop_flushes[1] == loop_flushes[0],
+		      "a write without FUA or FLUSH flushed the backing disk");
+	ck_assert_msg(loop_flushes[2] > loop_flushes[1], "FLUSH did not flush the backing disk");
+	ck_assert_msg(loop_flushes[3] >= loop_flushes[2] + 8,
+		      "8 O_DSYNC writes flushed the backing disk %llu times, not 8 or more",
+		      (unsigned long long)(loop_flushes[3] - loop_flushes[2]));
+	ck_assert_msg(ublk_flushes[1] == ublk_flushes[0],
+		      "the kernel sent FLUSH with the O_DSYNC overwrites: FUA alone is not tested");
+	ck_assert_msg(disk_stat(loop, 16) >= loop_flushes[4] + 8,
+		      "8 FUA writes flushed the backing disk %llu times, not 8 or more",
+		      (unsigned long long)(disk_stat(loop, 16) - loop_flushes[4]));
+
+	sh_ok("umount " SCRATCH "/mnt");
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
+/*
+ * A RAM disk of size for measuring the daemon's RSS, and the daemon's pid. The RSS also holds
+ * each tag's 512K buffer once used: depth 4, and reads that go through every tag before the
+ * first measurement, make those a small constant, so what moves the RSS after is the disk's
+ * data. The reads cost the disk no RAM: never-written pages read as the shared zero page.
+ */
+static unsigned add_measured_memory_dev(const char *size, pid_t *pid)
+{
+	unsigned id = ublkd_add_ok("--backend", "memory", "--size", size, "--depth", "4", NULL);
+
+	*pid = ublkd_daemon_pid();
+	ck_assert_int_gt(*pid, 0);
+	sh_ok("dd if=/dev/ublkb%u of=/dev/null bs=512K count=32 iflag=direct status=none", id);
+	return id;
+}
+
+/* 5. The memory backend costs RAM only for what is written, and DISCARD gives it back. */
+START_TEST(test_memory_discard_rss)
+{
+	uint64_t rss0, rss1, rss2;
+	pid_t pid;
+	unsigned id;
+
+	need_tools("blkdiscard cmp dd");
+	id = add_measured_memory_dev("256M", &pid);
+	rss0 = proc_rss_kib(pid);
+	sh_ok("dd if=/dev/urandom of=/dev/ublkb%u bs=1M count=64 oflag=direct conv=nocreat "
+	      "status=none",
+	      id);
+	rss1 = proc_rss_kib(pid);
+	sh_ok("blkdiscard -o 0 -l 64M /dev/ublkb%u", id);
+	rss2 = proc_rss_kib(pid);
+	fprintf(stderr,
+		"memory_discard_rss: RSS %llu KiB, after 64M written %llu, discarded %llu\n",
+		(unsigned long long)rss0, (unsigned long long)rss1, (unsigned long long)rss2);
+	ck_assert_msg(rss1 >= rss0 + 60 * 1024, "64M written: RSS %llu -> %llu KiB",
+		      (unsigned long long)rss0, (unsigned long long)rss1);
+	ck_assert_msg(rss2 <= rss0 + 8 * 1024, "64M discarded: RSS %llu -> %llu -> %llu KiB",
+		      (unsigned long long)rss0, (unsigned long long)rss1, (unsigned long long)rss2);
+	sh_ok("cmp -n 64M /dev/zero /dev/ublkb%u", id);
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
+/* The sparse requirement: a 1T RAM disk opens at once and 1M written costs about 1M. */
+START_TEST(test_memory_sparse_1t)
+{
+	uint64_t rss0, rss1;
+	pid_t pid;
+	unsigned id;
+
+	need_tools("dd");
+	id = add_measured_memory_dev("1T", &pid);
+	ck_assert_uint_eq(disk_bytes(id), 1024 * 1024 * MIB);
+	rss0 = proc_rss_kib(pid);
+	sh_ok("dd if=/dev/urandom of=/dev/ublkb%u bs=1M count=1 seek=700000 oflag=direct "
+	      "conv=nocreat status=none",
+	      id);
+	rss1 = proc_rss_kib(pid);
+	fprintf(stderr, "memory_sparse_1t: RSS %llu KiB, after 1M written %llu\n",
+		(unsigned long long)rss0, (unsigned long long)rss1);
+	ck_assert_msg(rss0 < 64 * 1024, "a fresh 1T RAM disk: RSS %llu KiB",
+		      (unsigned long long)rss0);
+	ck_assert_msg(rss1 >= rss0 + 1000 && rss1 < rss0 + 8 * 1024,
+		      "1M written to a 1T RAM disk: RSS %llu -> %llu KiB", (unsigned long long)rss0,
+		      (unsigned long long)rss1);
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
+/*
+ * 6. DISCARD punches holes in the backing file and WRITE_ZEROES zeroes, on ext4 (ZERO_RANGE)
+ * and tmpfs (no ZERO_RANGE: the backend punches instead). Ranges next to the ones discarded or
+ * zeroed keep their data. "fallocate -p" on the device is a WRITE_ZEROES that the kernel may
+ * not replace by writing zero pages, so it fails unless the daemon did the zeroing.
+ */
+START_TEST(test_file_discard)
+{
+	static const char *const dirs[] = { LOOP_FS, SCRATCH };
+	const char *dir = dirs[_i];
+	char img[128], loop[16];
+	uint64_t blocks0, blocks1;
+	unsigned id;
+
+	need_tools("blkdiscard fallocate cmp dd");
+	if (!strcmp(dir, LOOP_FS))
+		loop_ext4_mount(loop);
+	snprintf(img, sizeof(img), "%s/discard.img", dir);
+	fprintf(stderr, "file_discard: backing file %s\n", img);
+	write_random_file(SCRATCH "/data", 32 * MIB);
+	id = ublkd_add_ok("--backend", "file", "--path", img, "--create", "--size", "64M", NULL);
+	sh_ok("dd if=" SCRATCH "/data of=/dev/ublkb%u bs=1M oflag=direct conv=nocreat status=none",
+	      id);
+	blocks0 = (uint64_t)stat_ok(img).st_blocks;
+	sh_ok("blkdiscard -o 0 -l 24M /dev/ublkb%u", id);
+	blocks1 = (uint64_t)stat_ok(img).st_blocks;
+	fprintf(stderr, "file_discard: %s: %llu blocks, %llu after discarding 24M of 32M\n", img,
+		(unsigned long long)blocks0, (unsigned long long)blocks1);
+	ck_assert_msg(blocks0 >= 32 * MIB / 512, "32M written, %llu blocks",
+		      (unsigned long long)blocks0);
+	ck_assert_msg(blocks1 <= blocks0 / 2, "24M of 32M discarded: %llu -> %llu blocks",
+		      (unsigned long long)blocks0, (unsigned long long)blocks1);
+	drop_caches(id);
+	sh_ok("cmp -n 24M /dev/zero /dev/ublkb%u", id);
+	sh_ok("cmp -n 8M -i 24M " SCRATCH "/data /dev/ublkb%u", id);
+
+	/* WRITE_ZEROES on data: blkdiscard -z is BLKZEROOUT, fallocate -p the strict one. */
+	sh_ok("dd if=" SCRATCH "/data of=/dev/ublkb%u bs=1M count=8 oflag=direct conv=nocreat "
+	      "status=none",
+	      id);
+	sh_ok("blkdiscard -z -o 0 -l 4M /dev/ublkb%u", id);
+	sh_ok("fallocate -p -o 4M -l 2M /dev/ublkb%u", id);
+	drop_caches(id);
+	sh_ok("cmp -n 6M /dev/zero /dev/ublkb%u", id);
+	sh_ok("cmp -n 2M -i 6M " SCRATCH "/data /dev/ublkb%u", id);
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+	/* And the file itself, with no cache of ours in between. */
+	sh_ok("cmp -n 6M /dev/zero %s && cmp -n 2M -i 6M " SCRATCH "/data %s", img, img);
+}
+END_TEST
+
+/* Block i of the SIGTERM test: "ublkd-io block I\n" over and over, as yes(1) writes it. */
+static void block_pattern(unsigned i, char *buf, size_t len)
+{
+	char unit[32];
+	size_t n = (size_t)snprintf(unit, sizeof(unit), "ublkd-io block %u\n", i);
+
+	for (size_t off = 0; off < len; off += n)
+		memcpy(buf + off, unit, len - off < n ? len - off : n);
+}
+
+/* Gone, or a zombie nobody reaped yet. */
+static bool process_gone(pid_t pid)
+{
+	char path[64], state = 0;
+	FILE *f;
+
+	if (kill(pid, 0) < 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
+		state = 0;
+	fclose(f);
+	return state == 'Z';
+}
+
+#define SIGTERM_BLOCKS 16384 /* 64M of 4K blocks */
+#define SIGTERM_LOG SCRATCH "/written"
+
+/*
+ * 7. SIGTERM with writes in flight: the daemon stops and deletes its device and exits 0 within
+ * a minute, and every write that completed before is in the file. The writer is one dd per
+ * 4K block, each block's content its own, logging the block once dd returned success; it ends
+ * at its first failed write (the device went away), or after the whole device.
+ */
+START_TEST(test_sigterm_in_flight)
+{
+	const char *img = SCRATCH "/sigterm.img";
+	char path[4096], line[64], want[4096], got[4096], cmd[1024];
+	int64_t deadline;
+	pid_t daemon, writer, waited;
+	struct stat st;
+	unsigned id, logged = 0, n;
+	int status = 0, fd;
+	FILE *f;
+
+	need_tools("dd yes head");
+	id = ublkd_add_ok("--backend", "file", "--path", img, "--create", "--size", "64M", NULL);
+	daemon = ublkd_daemon_pid();
+	ck_assert_int_gt(daemon, 0);
+
+	snprintf(cmd, sizeof(cmd),
+		 "i=0; while [ $i -lt %u ]; do "
+		 "yes \"ublkd-io block $i\" | head -c 4096 | dd of=/dev/ublkb%u bs=4096 count=1 "
+		 "seek=$i iflag=fullblock oflag=direct conv=nocreat,notrunc status=none "
+		 "2>/dev/null || exit 3; echo $i >> " SIGTERM_LOG "; i=$((i + 1)); done",
+		 SIGTERM_BLOCKS, id);
+	writer = fork();
+	ck_assert_int_ge(writer, 0);
+	if (writer == 0) {
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(writer, writer);
+	sigterm_writer = writer;
+	deadline = now_ms() + 60000;
+	while (count_lines(SIGTERM_LOG) < 3 && now_ms() < deadline)
+		sleep_ms(50);
+	ck_assert_msg(count_lines(SIGTERM_LOG) >= 3, "the writer wrote %u blocks in 60 s",
+		      count_lines(SIGTERM_LOG));
+	sleep_ms(1000);
+	ck_assert_msg(waitpid(writer, &status, WNOHANG) == 0,
+		      "the writer ended before SIGTERM (status 0x%x)", status);
+	ck_assert_int_eq(kill(daemon, SIGTERM), 0);
+
+	deadline = now_ms() + 60000;
+	while (!process_gone(daemon) && now_ms() < deadline)
+		sleep_ms(50);
+	ck_assert_msg(process_gone(daemon), "daemon %d still there 60 s after SIGTERM", daemon);
+	ipc_run_path(path, sizeof(path), "ublkd.pid");
+	ck_assert_msg(access(path, F_OK) < 0, "%s is still there", path);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
+	ck_assert_msg(stat(path, &st) < 0 && errno == ENOENT, "%s is still there", path);
+
+	deadline = now_ms() + 30000;
+	while ((waited = waitpid(writer, &status, WNOHANG)) == 0 && now_ms() < deadline)
+		sleep_ms(50);
+	ck_assert_msg(waited == writer, "the writer did not stop after its device went away");
+	sigterm_writer = 0;
+	/* 3: it was still writing when the device went, so the signal met I/O in flight. */
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 3,
+		      "writer status 0x%x: it did not see its device go", status);
+
+	ipc_run_path(path, sizeof(path), "ublkd.log");
+	snprintf(line, sizeof(line), "ublkd[%d]: exiting with status 0", daemon);
+	sh_ok("grep -qxF '%s' %s", line, path);
+
+	fd = open(img, O_RDONLY);
+	ck_assert_msg(fd >= 0, "%s: %s", img, strerror(errno));
+	f = fopen(SIGTERM_LOG, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fscanf(f, "%u", &n) == 1) {
+		block_pattern(n, want, sizeof(want));
+		ck_assert_int_eq(pread(fd, got, sizeof(got), (off_t)n * 4096),
+				 (ssize_t)sizeof(got));
+		ck_assert_msg(!memcmp(got, want, sizeof(got)),
+			      "block %u was written before SIGTERM but is not in the file", n);
+		logged++;
+	}
+	fclose(f);
+	close(fd);
+	fprintf(stderr, "sigterm_in_flight: %u blocks written and found in the file\n", logged);
+	ck_assert_uint_ge(logged, 3);
+}
+END_TEST
+
+static TCase *add_tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	/* In the runner, after the test's process: what a test killed on timeout left behind. */
+	tcase_add_unchecked_fixture(tc, NULL, io_clean);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+int main(void)
+{
+	Suite *s = suite_create("io");
+
+	tcase_add_loop_test(add_tcase(s, "fio_verify"), test_fio_verify, 0,
+			    sizeof(verify_cases) / sizeof(verify_cases[0]));
+	tcase_add_loop_test(add_tcase(s, "fio_null"), test_fio_null, 0,
+			    sizeof(null_cases) / sizeof(null_cases[0]));
+	tcase_add_loop_test(add_tcase(s, "ext4_roundtrip"), test_ext4_roundtrip, 0, 2);
+	tcase_add_test(add_tcase(s, "file_persists"), test_file_persists);
+	tcase_add_test(add_tcase(s, "flush_fua"), test_flush_fua);
+	tcase_add_test(add_tcase(s, "memory_discard_rss"), test_memory_discard_rss);
+	tcase_add_test(add_tcase(s, "memory_sparse_1t"), test_memory_sparse_1t);
+	tcase_add_loop_test(add_tcase(s, "file_discard"), test_file_discard, 0, 2);
+	tcase_add_test(add_tcase(s, "sigterm_in_flight"), test_sigterm_in_flight);
+	return suite_main(s);
+}

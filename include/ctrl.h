@@ -89,6 +89,9 @@ int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id);
 int ublk_ctrl_get_queue_affinity(struct ublk_ctrl *c, uint32_t dev_id, uint16_t q_id,
 				 cpu_set_t *cpus);
 
+/* After a failed open: what the user may try, as " (is the ublk_drv module loaded?)", or "". */
+const char *ublk_ctrl_open_hint(const struct ublk_ctrl *c, int err);
+
 /* "CMD_IOCTL_ENCODE" for bit 6 (UBLK_F_CMD_IOCTL_ENCODE), NULL for a bit ublkd does not know. */
 const char *ublk_feature_name(unsigned bit);
 

@@ -154,7 +154,8 @@ static int del_in_kernel(const char *what)
 	}
 	ret = ublk_ctrl_open(&c);
 	if (ret < 0) {
-		fprintf(stderr, "ublkd: del %s: %s: %s\n", what, c.err_subject, strerror(-ret));
+		fprintf(stderr, "ublkd: del %s: %s: %s%s\n", what, c.err_subject, strerror(-ret),
+			ublk_ctrl_open_hint(&c, ret));
 		return 1;
 	}
 	ret = ublk_ctrl_get_dev_info(&c, id, &info);

@@ -380,3 +380,17 @@ const char *ublk_feature_name(unsigned bit)
 	}
 	return NULL;
 }
+
+/* What to try when the control device cannot be used, or "" when there is nothing to add. */
+const char *ublk_ctrl_open_hint(const struct ublk_ctrl *c, int err)
+{
+	if (strcmp(c->err_subject, UBLK_CTRL_DEV_PATH) != 0)
+		return err == -EPERM
+			       ? " (is io_uring disabled? see sysctl kernel.io_uring_disabled)"
+			       : "";
+	if (err == -ENOENT || err == -ENODEV || err == -ENXIO)
+		return " (is the ublk_drv module loaded?)";
+	if (err == -EACCES || err == -EPERM)
+		return " (ublkd needs root)";
+	return "";
+}

@@ -681,7 +681,7 @@ int daemon_serve(const struct daemon_opts *opts)
 	ret = ublk_ctrl_open(&dm.ctrl);
 	if (ret < 0) {
 		snprintf(err, sizeof(err), "%s: %s%s", dm.ctrl.err_subject, strerror(-ret),
-			 ret == -ENOENT ? " (is the ublk_drv module loaded?)" : "");
+			 ublk_ctrl_open_hint(&dm.ctrl, ret));
 	} else {
 		ret = ublk_ctrl_get_features(&dm.ctrl, &dm.features);
 		if (ret < 0)

@@ -228,7 +228,7 @@ int client_list(bool json)
 	ret = ublk_ctrl_open(&c);
 	if (ret < 0) {
 		fprintf(stderr, "ublkd: list: %s: %s%s\n", c.err_subject, strerror(-ret),
-			ret == -ENOENT ? " (is the ublk_drv module loaded?)" : "");
+			ublk_ctrl_open_hint(&c, ret));
 		return 1;
 	}
 	ret = list_ids(&ids, &nr);

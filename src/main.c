@@ -124,20 +124,6 @@ static bool is_help(const char *arg)
 	return !strcmp(arg, "-h") || !strcmp(arg, "--help");
 }
 
-/* What to try when the control device cannot be used, or "" when there is nothing to add. */
-static const char *ctrl_open_hint(const struct ublk_ctrl *c, int err)
-{
-	if (strcmp(c->err_subject, UBLK_CTRL_DEV_PATH) != 0)
-		return err == -EPERM
-			       ? " (is io_uring disabled? see sysctl kernel.io_uring_disabled)"
-			       : "";
-	if (err == -ENOENT || err == -ENODEV || err == -ENXIO)
-		return " (is the ublk_drv module loaded?)";
-	if (err == -EACCES || err == -EPERM)
-		return " (ublkd needs root)";
-	return "";
-}
-
 static int cmd_features(int argc, char **argv)
 {
 	struct ublk_ctrl c;
@@ -155,7 +141,7 @@ static int cmd_features(int argc, char **argv)
 	ret = ublk_ctrl_open(&c);
 	if (ret < 0) {
 		fprintf(stderr, "ublkd: features: %s: %s%s\n", c.err_subject, strerror(-ret),
-			ctrl_open_hint(&c, ret));
+			ublk_ctrl_open_hint(&c, ret));
 		return 1;
 	}
 	ret = ublk_ctrl_get_features(&c, &features);
@@ -353,6 +339,39 @@ static bool print_as_flag(const char (*flags)[32], unsigned nr_keys, const char 
 	return false;
 }
 
+/*
+ * The same for a message that speaks config file ("no size (... e.g. size = 1G)"): every
+ * "key = value" in it becomes "--flag value", and "key = yes" of a boolean "--flag".
+ */
+static void print_in_flag_words(const char (*flags)[32], unsigned nr_keys, const char *err)
+{
+	char out[DEV_ERR_MAX * 2];
+	size_t n = 0;
+
+	for (const char *p = err; *p && n < sizeof(out) - 40;) {
+		unsigned k;
+
+		for (k = 0; k < nr_keys; k++) {
+			size_t klen = strlen(dev_conf_keys[k]);
+
+			if (strncmp(p, dev_conf_keys[k], klen) || strncmp(p + klen, " = ", 3))
+				continue;
+			p += klen + 3;
+			if (dev_conf_key_is_bool(dev_conf_keys[k]) && !strncmp(p, "yes", 3)) {
+				p += 3;
+				n += (size_t)snprintf(out + n, sizeof(out) - n, "--%s", flags[k]);
+			} else {
+				n += (size_t)snprintf(out + n, sizeof(out) - n, "--%s ", flags[k]);
+			}
+			break;
+		}
+		if (k == nr_keys)
+			out[n++] = *p++;
+	}
+	out[n] = '\0';
+	fprintf(stderr, "ublkd: add: %s\n", out);
+}
+
 static int cmd_add(int argc, char **argv)
 {
 	struct option longopts[MAX_KEYS + 2];
@@ -444,7 +463,7 @@ static int cmd_add(int argc, char **argv)
 	ret = dev_conf_check(&conf, err, sizeof(err));
 	if (ret < 0) {
 		if (!print_as_flag(flags, nr_keys, err))
-			fprintf(stderr, "ublkd: add: %s\n", err);
+			print_in_flag_words(flags, nr_keys, err);
 		return EXIT_USAGE;
 	}
 	return client_add(body);

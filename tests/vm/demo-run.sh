@@ -40,7 +40,7 @@ step ublkd list
 dev=$("$ublkd" list --json | sed -n 's/.*"name": "scratch".*"block_device": "\([^"]*\)".*/\1/p')
 [ -n "$dev" ] || { echo "demo: no scratch device in ublkd list --json" >&2; exit 1; }
 
-step mkfs.ext4 -q "$dev" "&&" mount "$dev" /mnt
+step mkfs.ext4 -q "$dev" "&&" mount "$dev" "$mnt"
 mkfs.ext4 -q -F "$dev"
 mount "$dev" "$mnt"
 step "write 3 files of random data, note their sha256"

@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "dev_conf.h"
+#include "log.h"
 
 #define CONFIG_ERR_MAX (DEV_ORIGIN_MAX + DEV_ERR_MAX)
 /* Room for any line dev_conf_write() writes: a path with every byte escaped. */
@@ -43,6 +44,9 @@ struct config {
 	/* Errors that belong to no device (a line outside any section, a bad section header). */
 	char **errors; /* "FILE:LINE: message" */
 	unsigned nr_errors;
+	/* [global] */
+	bool log_level_given;
+	enum log_level log_level;
 };
 
 /*

@@ -12,6 +12,7 @@
 struct daemon_opts {
 	const char *config_path; /* NULL: no config file */
 	bool auto_exit;		 /* started by `ublkd add`: exit once no device is left */
+	bool log_level_given;	 /* --log-level: wins over the config's [global] log_level */
 	/*
 	 * Where the starting process waits for the outcome (-1: none): the daemon writes
 	 * "warning ..." lines, then "ready" or "fatal MESSAGE", and closes it.

@@ -103,6 +103,12 @@ int dev_conf_write(const struct dev_conf *c, FILE *out);
 /* "null", "memory", "file"; "none" for BACKEND_NONE. */
 const char *backend_kind_name(enum backend_kind kind);
 
+/*
+ * Whether wanted (from a re-read config) describes the device running as running: every key
+ * but the name, and the id only when wanted asks for one.
+ */
+bool dev_conf_same_device(const struct dev_conf *running, const struct dev_conf *wanted);
+
 /* Boolean keys take no value on the command line: "--create" is "--create=yes". */
 bool dev_conf_key_is_bool(const char *key);
 

@@ -35,6 +35,7 @@
 #include <linux/falloc.h>
 
 #include "backend.h"
+#include "log.h"
 #include "parse.h"
 
 struct file_backend {
@@ -247,7 +248,7 @@ static void file_close(struct backend *be)
 	struct file_backend *f = be->priv;
 
 	if (!be->read_only && fdatasync(f->fd) < 0)
-		fprintf(stderr, "ublkd: file backend: fdatasync at close: %s\n", strerror(errno));
+		log_msg(LOG_LEVEL_ERR, "file backend: fdatasync at close: %s", strerror(errno));
 	close(f->fd);
 	free(f);
 	be->priv = NULL;

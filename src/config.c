@@ -16,6 +16,7 @@
 enum parser_state {
 	STATE_START,  /* before the first header */
 	STATE_DEVICE, /* in a [device "NAME"] section: cfg->devs[nr_devs - 1] */
+	STATE_GLOBAL, /* in the [global] section: the daemon's own settings */
 	STATE_SKIP,   /* after an error that belongs to no device, up to the next header */
 };
 
@@ -25,6 +26,8 @@ struct parser {
 	struct config *cfg;
 	enum parser_state state;
 	unsigned header_line;
+	unsigned global_line;		  /* of the [global] header; 0: none yet */
+	unsigned log_level_line;	  /* of log_level in [global]; 0: not given */
 	unsigned key_line[DEV_KEY_COUNT]; /* of each key given in the current section */
 	char msg[DEV_ERR_MAX];
 	bool no_memory;
@@ -176,14 +179,32 @@ static bool header_end_ok(char *s)
 	return !*s || *s == '#';
 }
 
-/* [device "NAME"], white space allowed around each part. s is the line from its '['. */
+/* [global]: the daemon's settings, at most once per file. */
+static void start_global(struct parser *p)
+{
+	if (p->global_line) {
+		file_error(p, p->line, "duplicate [global] section (first at line %u)",
+			   p->global_line);
+		return;
+	}
+	p->global_line = p->line;
+	p->state = STATE_GLOBAL;
+}
+
+/* [device "NAME"] or [global], white space allowed around each part. s is from its '['. */
 static void parse_header(struct parser *p, char *s)
 {
 	char *type = skip_space(s + 1), *name, *end;
 	size_t type_len = strspn(type, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_");
 
+	if (type_len == strlen("global") && !strncmp(type, "global", type_len) &&
+	    header_end_ok(type + type_len)) {
+		start_global(p);
+		return;
+	}
 	if (type_len && (type_len != strlen("device") || strncmp(type, "device", type_len))) {
-		file_error(p, p->line, "unknown section type \"%.*s\" (only [device \"NAME\"])",
+		file_error(p, p->line,
+			   "unknown section type \"%.*s\" (only [device \"NAME\"] and [global])",
 			   type_len > 32 ? 32 : (int)type_len, type);
 		return;
 	}
@@ -282,6 +303,35 @@ static void parse_key_line(struct parser *p, char *s)
 	p->key_line[i] = p->line;
 }
 
+/* "key = value" in [global]: log_level is the only key there. */
+static void parse_global_line(struct parser *p, char *s)
+{
+	const char *bad = NULL;
+	char *key, *value;
+
+	bad = split_key_value(s, &key, &value);
+	if (bad) {
+		file_error(p, p->line, "%s", bad);
+		return;
+	}
+	if (strcmp(key, "log_level")) {
+		file_error(p, p->line, "unknown key \"%.64s\" in [global] (only log_level)", key);
+		return;
+	}
+	if (p->log_level_line) {
+		file_error(p, p->line, "duplicate key \"log_level\" (first at line %u)",
+			   p->log_level_line);
+		return;
+	}
+	if (parse_log_level(value, &p->cfg->log_level) < 0) {
+		file_error(p, p->line, "log_level \"%.64s\": not a level (%s)", value,
+			   LOG_LEVEL_NAMES);
+		return;
+	}
+	p->log_level_line = p->line;
+	p->cfg->log_level_given = true;
+}
+
 /* A line in place (no newline); says what is wrong in the context it is in. */
 static void parse_line(struct parser *p, char *line)
 {
@@ -301,6 +351,9 @@ static void parse_line(struct parser *p, char *line)
 		return;
 	case STATE_DEVICE:
 		parse_key_line(p, s);
+		return;
+	case STATE_GLOBAL:
+		parse_global_line(p, s);
 		return;
 	case STATE_SKIP:
 		return;

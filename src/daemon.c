@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -27,6 +28,8 @@
 #include "device.h"
 #include "device_ublk.h"
 #include "ipc.h"
+#include "log.h"
+#include "notify.h"
 #include "parse.h"
 
 /* An auto-started daemon that has no device for this long goes away. */
@@ -45,19 +48,9 @@ struct daemon {
 	int lock_fd;
 	int report_fd;
 	bool stopping;
+	/* Config devices that did not come up, for STATUS=: "disk, scratch". */
+	char failed[1024];
 };
-
-static void daemon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void daemon_log(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fprintf(stderr, "ublkd[%d]: ", getpid());
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 /* Logs, and tells the process waiting for our start (if any) as "warning ...". */
 static void daemon_warn(struct daemon *dm, const char *fmt, ...)
@@ -70,7 +63,7 @@ static void daemon_warn(struct daemon *dm, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	daemon_log("%s", msg);
+	log_msg(LOG_LEVEL_WARNING, "%s", msg);
 	if (dm->report_fd >= 0)
 		dprintf(dm->report_fd, "warning %s\n", msg);
 }
@@ -241,8 +234,8 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 	if (ret < 0) {
 		snprintf(out, out_len, "add %s: %s", label, d->err);
 		if (d->state != DEV_DELETED)
-			daemon_log("add %s: device %u left in state %s", label, d->info.dev_id,
-				   dev_state_name(d->state));
+			log_msg(LOG_LEVEL_ERR, "add %s: device %u left in state %s", label,
+				d->info.dev_id, dev_state_name(d->state));
 		backend_close(&d->be);
 		free(d);
 		return ret;
@@ -257,11 +250,13 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 	}
 	ret = write_state_file(d);
 	if (ret < 0)
-		daemon_log("device %u: state file: %s", d->info.dev_id, strerror(-ret));
+		log_msg(LOG_LEVEL_WARNING, "device %u: state file: %s", d->info.dev_id,
+			strerror(-ret));
 	dm->devs[dm->nr_devs++] = d;
 	snprintf(out, out_len, "/dev/ublkb%u", d->info.dev_id);
-	daemon_log("added \"%s\": /dev/ublkb%u, %s backend, %u queues, depth %u", d->conf.name,
-		   d->info.dev_id, d->be.ops->name, d->info.nr_hw_queues, d->info.queue_depth);
+	log_msg(LOG_LEVEL_NOTICE, "added \"%s\": /dev/ublkb%u, %s backend, %u queues, depth %u",
+		d->conf.name, d->info.dev_id, d->be.ops->name, d->info.nr_hw_queues,
+		d->info.queue_depth);
 	return 0;
 }
 
@@ -278,7 +273,7 @@ static int daemon_remove(struct daemon *dm, unsigned i, char *out, size_t out_le
 	}
 	remove_state_file(d->info.dev_id);
 	backend_close(&d->be);
-	daemon_log("deleted \"%s\" (/dev/ublkb%u)", d->conf.name, d->info.dev_id);
+	log_msg(LOG_LEVEL_NOTICE, "deleted \"%s\" (/dev/ublkb%u)", d->conf.name, d->info.dev_id);
 	snprintf(out, out_len, "/dev/ublkb%u", d->info.dev_id);
 	dm->devs[i] = dm->devs[--dm->nr_devs];
 	free(d);
@@ -461,18 +456,34 @@ static void resolve_config_path(struct dev_conf *c, const char *config_path)
 }
 
 /* Creates the config file's devices; -errno (err says why) only if the file cannot be read. */
+static void note_failed(struct daemon *dm, const char *name)
+{
+	size_t used = strlen(dm->failed);
+
+	snprintf(dm->failed + used, sizeof(dm->failed) - used, "%s%s", used ? ", " : "", name);
+}
+
+/* The [global] settings that a flag did not already decide. */
+static void apply_global(struct daemon *dm, const struct config *cfg)
+{
+	if (cfg->log_level_given && !dm->opts->log_level_given)
+		log_set_level(cfg->log_level);
+}
+
+/* Creates the config file's devices; -errno (err says why) only if the file cannot be read. */
 static int daemon_load_config(struct daemon *dm, const char *path, char *fatal, size_t fatal_len)
 {
 	char err[CONFIG_ERR_MAX], msg[CONFIG_ERR_MAX + 64];
-	struct config cfg;
 	unsigned up = 0, failed = 0;
+	struct config cfg;
+	int ret;
 
-	int ret = config_load(path, &cfg, err, sizeof(err));
-
+	ret = config_load(path, &cfg, err, sizeof(err));
 	if (ret < 0) {
 		snprintf(fatal, fatal_len, "config: %s", err);
 		return ret;
 	}
+	apply_global(dm, &cfg);
 	for (unsigned i = 0; i < cfg.nr_errors; i++)
 		daemon_warn(dm, "config: %s", cfg.errors[i]);
 	for (unsigned i = 0; i < cfg.nr_devs; i++) {
@@ -480,12 +491,14 @@ static int daemon_load_config(struct daemon *dm, const char *path, char *fatal, 
 
 		if (cd->error) {
 			daemon_warn(dm, "device \"%s\" not created: %s", cd->conf.name, cd->err);
+			note_failed(dm, cd->conf.name);
 			failed++;
 			continue;
 		}
 		resolve_config_path(&cd->conf, path);
 		if (daemon_add(dm, &cd->conf, 0, msg, sizeof(msg)) < 0) {
 			daemon_warn(dm, "%s: %s", cd->conf.origin, msg);
+			note_failed(dm, cd->conf.name);
 			failed++;
 			continue;
 		}
@@ -496,6 +509,101 @@ static int daemon_load_config(struct daemon *dm, const char *path, char *fatal, 
 			    path, up, up + failed);
 	config_free(&cfg);
 	return 0;
+}
+
+/* READY=1 (or what is given first) with a STATUS= line of what runs and what failed. */
+static void daemon_notify_status(struct daemon *dm, const char *state, const char *extra)
+{
+	notify_sendf("%sSTATUS=%u device%s live%s%s%s%s", state, dm->nr_devs,
+		     dm->nr_devs == 1 ? "" : "s", dm->failed[0] ? "; failed: " : "", dm->failed,
+		     extra ? "; " : "", extra ? extra : "");
+}
+
+static bool from_command_line(const struct device *d)
+{
+	return !strcmp(d->conf.origin, "command line");
+}
+
+/*
+ * SIGHUP: the config file again. A file with any error changes nothing. Otherwise devices new
+ * in it are created, devices gone from it deleted (not those `ublkd add` made), and a device
+ * whose description changed is left as it runs, with a warning: re-creating it would pull
+ * the disk from under its users.
+ */
+static void daemon_reload(struct daemon *dm)
+{
+	char err[CONFIG_ERR_MAX], msg[CONFIG_ERR_MAX + 64];
+	const char *path = dm->opts->config_path;
+	struct timespec now;
+	struct config cfg;
+	bool bad = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu",
+		     (unsigned long long)now.tv_sec * 1000000ULL +
+			     (unsigned long long)now.tv_nsec / 1000);
+	if (!path) {
+		log_msg(LOG_LEVEL_NOTICE, "reload: no config file to read");
+		daemon_notify_status(dm, "READY=1\n", NULL);
+		return;
+	}
+	log_msg(LOG_LEVEL_NOTICE, "reload: reading %s", path);
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		log_msg(LOG_LEVEL_ERR, "reload rejected: config: %s", err);
+		daemon_notify_status(dm, "READY=1\n", "last reload rejected");
+		return;
+	}
+	for (unsigned i = 0; i < cfg.nr_errors; i++, bad = true)
+		log_msg(LOG_LEVEL_ERR, "reload rejected: %s", cfg.errors[i]);
+	for (unsigned i = 0; i < cfg.nr_devs; i++) {
+		if (cfg.devs[i].error) {
+			log_msg(LOG_LEVEL_ERR, "reload rejected: device \"%s\": %s",
+				cfg.devs[i].conf.name, cfg.devs[i].err);
+			bad = true;
+		}
+	}
+	if (bad) {
+		log_msg(LOG_LEVEL_ERR, "reload rejected: %s has errors; running devices unchanged",
+			path);
+		config_free(&cfg);
+		daemon_notify_status(dm, "READY=1\n", "last reload rejected");
+		return;
+	}
+	apply_global(dm, &cfg);
+	for (unsigned i = dm->nr_devs; i-- > 0;) {
+		struct device *d = dm->devs[i];
+		bool listed = false;
+
+		for (unsigned j = 0; j < cfg.nr_devs && !listed; j++)
+			listed = !strcmp(cfg.devs[j].conf.name, d->conf.name);
+		if (listed || from_command_line(d))
+			continue;
+		if (daemon_remove(dm, i, msg, sizeof(msg)) < 0)
+			log_msg(LOG_LEVEL_ERR, "reload: %s", msg);
+	}
+	dm->failed[0] = '\0';
+	for (unsigned j = 0; j < cfg.nr_devs; j++) {
+		struct config_dev *cd = &cfg.devs[j];
+		struct device *d = daemon_find_name(dm, cd->conf.name);
+
+		resolve_config_path(&cd->conf, path);
+		if (d && !dev_conf_same_device(&d->conf, &cd->conf)) {
+			log_msg(LOG_LEVEL_WARNING,
+				"reload: device \"%s\" (%s) changed; it runs as before until it is "
+				"deleted or ublkd restarts",
+				cd->conf.name, cd->conf.origin);
+			continue;
+		}
+		if (d)
+			continue;
+		if (daemon_add(dm, &cd->conf, 0, msg, sizeof(msg)) < 0) {
+			log_msg(LOG_LEVEL_ERR, "reload: %s: %s", cd->conf.origin, msg);
+			note_failed(dm, cd->conf.name);
+		}
+	}
+	config_free(&cfg);
+	log_msg(LOG_LEVEL_NOTICE, "reload: done, %u devices live", dm->nr_devs);
+	daemon_notify_status(dm, "READY=1\n", NULL);
 }
 
 static int make_run_dir(char *err, size_t len)
@@ -577,6 +685,7 @@ static int open_signals(struct daemon *dm, char *err, size_t len)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	dm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (dm->signal_fd < 0) {
@@ -613,14 +722,19 @@ static void daemon_loop(struct daemon *dm)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0 && idle_auto) {
-			daemon_log("no devices left: exiting");
+			log_msg(LOG_LEVEL_INFO, "no devices left: exiting");
 			return;
 		}
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(dm->signal_fd, &si, sizeof(si)) == sizeof(si))
-				daemon_log("signal %u: stopping every device", si.ssi_signo);
+			if (read(dm->signal_fd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGHUP) {
+				daemon_reload(dm);
+				continue;
+			}
+			log_msg(LOG_LEVEL_NOTICE, "signal %u: stopping every device", si.ssi_signo);
 			return;
 		}
 		if (pfd[0].revents & POLLIN) {
@@ -629,7 +743,7 @@ static void daemon_loop(struct daemon *dm)
 			if (fd >= 0)
 				daemon_handle_client(dm, fd);
 			if (dm->opts->auto_exit && !dm->nr_devs) {
-				daemon_log("no devices left: exiting");
+				log_msg(LOG_LEVEL_INFO, "no devices left: exiting");
 				return;
 			}
 		}
@@ -643,7 +757,7 @@ static int daemon_shutdown(struct daemon *dm)
 
 	while (dm->nr_devs) {
 		if (daemon_remove(dm, dm->nr_devs - 1, msg, sizeof(msg)) < 0) {
-			daemon_log("%s", msg);
+			log_msg(LOG_LEVEL_ERR, "%s", msg);
 			status = 1;
 			/* Forget it: it is as far down as the kernel let it go. */
 			free(dm->devs[--dm->nr_devs]);
@@ -671,7 +785,7 @@ int daemon_serve(const struct daemon_opts *opts)
 	if (!ret)
 		ret = take_lock(&dm, err, sizeof(err));
 	if (ret < 0) {
-		daemon_log("serve: %s", err);
+		log_msg(LOG_LEVEL_ERR, "serve: %s", err);
 		daemon_report_end(&dm, err);
 		if (dm.lock_fd >= 0)
 			close(dm.lock_fd);
@@ -693,7 +807,7 @@ int daemon_serve(const struct daemon_opts *opts)
 	if (!ret)
 		ret = open_socket(&dm, err, sizeof(err));
 	if (ret < 0) {
-		daemon_log("serve: %s", err);
+		log_msg(LOG_LEVEL_ERR, "serve: %s", err);
 		daemon_report_end(&dm, err);
 		dm.listen_fd = -1;
 		daemon_shutdown(&dm);
@@ -702,16 +816,19 @@ int daemon_serve(const struct daemon_opts *opts)
 	if (opts->config_path) {
 		ret = daemon_load_config(&dm, opts->config_path, err, sizeof(err));
 		if (ret < 0) {
-			daemon_log("serve: %s", err);
+			log_msg(LOG_LEVEL_ERR, "serve: %s", err);
 			daemon_report_end(&dm, err);
 			daemon_shutdown(&dm);
 			return 1;
 		}
 	}
-	daemon_log("serving %u devices on %s/ublkd.sock", dm.nr_devs, ipc_run_dir());
+	log_msg(LOG_LEVEL_NOTICE, "serving %u devices on %s/ublkd.sock", dm.nr_devs, ipc_run_dir());
 	daemon_report_end(&dm, NULL);
+	/* Every device that could come up is live: START_DEV returned for each. */
+	daemon_notify_status(&dm, "READY=1\n", NULL);
 	daemon_loop(&dm);
+	notify_send("STOPPING=1\nSTATUS=stopping every device");
 	status = daemon_shutdown(&dm);
-	daemon_log("exiting with status %d", status);
+	log_msg(LOG_LEVEL_NOTICE, "exiting with status %d", status);
 	return status;
 }

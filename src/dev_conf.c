@@ -422,3 +422,17 @@ bool dev_conf_key_is_bool(const char *key)
 			return key_table[i].kind == KIND_BOOL;
 	return false;
 }
+
+bool dev_conf_same_device(const struct dev_conf *running, const struct dev_conf *wanted)
+{
+	/* The daemon gives a running device its id; only an id asked for can differ. */
+	if ((wanted->given & DEV_GIVEN(DEV_KEY_ID)) && wanted->id != running->id)
+		return false;
+	return running->backend == wanted->backend && running->size_bytes == wanted->size_bytes &&
+	       !strcmp(running->path, wanted->path) && running->create == wanted->create &&
+	       running->direct_io == wanted->direct_io && running->read_only == wanted->read_only &&
+	       running->queues == wanted->queues && running->depth == wanted->depth &&
+	       running->block_size == wanted->block_size &&
+	       running->cpus_given == wanted->cpus_given &&
+	       (!wanted->cpus_given || CPU_EQUAL(&running->cpus, &wanted->cpus));
+}

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "dev_conf.h"
 #include "ipc.h"
+#include "log.h"
 
 /* Exit statuses: 0 success, 1 the operation failed, 2 the command line is wrong. */
 #define EXIT_USAGE 2
@@ -48,17 +49,22 @@ static const char usage_text[] =
 	"UBLKD_RUN_DIR moves them elsewhere.\n";
 
 static const char serve_usage[] =
-	"Usage: ublkd serve [--config FILE] [--foreground]\n"
+	"Usage: ublkd serve [--config FILE] [--foreground] [--log-level LEVEL]\n"
 	"\n"
 	"Run the daemon that owns the devices. It creates every device of FILE (a device that\n"
 	"fails is reported and the others still come up), then creates and deletes devices for\n"
 	"`ublkd add` and `ublkd del` until SIGTERM or SIGINT, when it stops and deletes every\n"
-	"device (file data flushed) and exits 0.\n"
+	"device (file data flushed) and exits 0. SIGHUP re-reads FILE: new devices are created,\n"
+	"removed ones deleted, changed ones reported and left running as they are; a FILE with\n"
+	"errors is rejected whole. Under systemd (Type=notify) it reports READY=1 once every\n"
+	"device that can come up is live, and logs with journal priorities.\n"
 	"\n"
 	"  -c, --config FILE  devices to create at start (see ublkd.conf.example)\n"
 	"  -f, --foreground   stay in the foreground and log to stderr; without it the daemon\n"
 	"                     detaches once it is ready and logs to RUN_DIR/ublkd.log\n"
 	"      --auto-exit    exit when the last device is deleted (how `ublkd add` starts it)\n"
+	"      --log-level LEVEL  error, warning, notice, info (default) or debug; wins over\n"
+	"                     the config's [global] log_level\n"
 	"  -h, --help         show this help and exit\n"
 	"\n"
 	"Exit status: 0 once the daemon runs (devices that failed are listed on stderr), 1 if it\n"
@@ -269,10 +275,12 @@ static int cmd_serve(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "auto-exit", no_argument, NULL, 'a' },
+		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_opts opts = { .report_fd = -1 };
+	enum log_level level = LOG_LEVEL_DEFAULT;
 	char config_abs[PATH_MAX];
 	bool foreground = false;
 	int opt;
@@ -288,6 +296,15 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'a':
 			opts.auto_exit = true;
+			break;
+		case 'l':
+			if (parse_log_level(optarg, &level) < 0) {
+				fprintf(stderr,
+					"ublkd: serve: --log-level \"%s\": not a level (%s)\n",
+					optarg, LOG_LEVEL_NAMES);
+				return EXIT_USAGE;
+			}
+			opts.log_level_given = true;
 			break;
 		case 'h':
 			fputs(serve_usage, stdout);
@@ -315,6 +332,7 @@ static int cmd_serve(int argc, char **argv)
 		}
 		opts.config_path = config_abs;
 	}
+	log_init(level);
 	return foreground ? daemon_serve(&opts) : serve_background(&opts);
 }
 

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "queue.h"
 
 #define CQE_BATCH 64
@@ -111,7 +112,7 @@ static void queue_commit(struct ublk_queue *q, uint16_t tag, int result)
 	q->nr_in_backend--;
 	ret = queue_queue_cmd(q, tag, UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
 	if (ret < 0)
-		fprintf(stderr, "ublkd: device %u queue %u tag %u: commit: %s\n", q->conf.dev_id,
+		log_msg(LOG_LEVEL_ERR, "device %u queue %u tag %u: commit: %s", q->conf.dev_id,
 			q->conf.q_id, tag, strerror(-ret));
 }
 
@@ -163,7 +164,7 @@ static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cq
 	}
 	/* ABORT: the device is going away. Anything else is our bug: the tag is lost either way. */
 	if (cqe->res != UBLK_IO_RES_ABORT)
-		fprintf(stderr, "ublkd: device %u queue %u tag %u: fetch: %s\n", q->conf.dev_id,
+		log_msg(LOG_LEVEL_ERR, "device %u queue %u tag %u: fetch: %s", q->conf.dev_id,
 			q->conf.q_id, tag, strerror(-cqe->res));
 }
 
@@ -275,7 +276,7 @@ static void *queue_thread(void *arg)
 		/* One enter per turn: submits every commit and backend SQE queued last turn. */
 		ret = uring_submit_and_wait(&q->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-			fprintf(stderr, "ublkd: device %u queue %u: io_uring_enter: %s\n",
+			log_msg(LOG_LEVEL_ERR, "device %u queue %u: io_uring_enter: %s",
 				q->conf.dev_id, q->conf.q_id, strerror(-ret));
 			break;
 		}
@@ -376,8 +377,8 @@ void queue_stop(struct ublk_queue *q)
 	uint64_t one = 1;
 
 	if (write(q->quit_fd, &one, sizeof(one)) != sizeof(one))
-		fprintf(stderr, "ublkd: device %u queue %u: quit: %s\n", q->conf.dev_id,
-			q->conf.q_id, strerror(errno));
+		log_msg(LOG_LEVEL_ERR, "device %u queue %u: quit: %s", q->conf.dev_id, q->conf.q_id,
+			strerror(errno));
 	pthread_join(q->thread, NULL);
 	queue_free(q);
 }

@@ -792,7 +792,7 @@ static const struct parse_case {
 	  { "t.conf:1: NUL byte in the line", NULL } },
 	{ TEXT("[x]\n\0\n[device \"a\"]\n" NULL_DEV "\0"),
 	  { { "a", -EINVAL, "t.conf:6: NUL byte in the line" }, END },
-	  { "t.conf:1: unknown section type \"x\" (only [device \"NAME\"])", NULL } },
+	  { "t.conf:1: unknown section type \"x\" (only [device \"NAME\"] and [global])", NULL } },
 };
 
 START_TEST(test_parse_table)
@@ -826,12 +826,16 @@ static const struct header_case {
 	{ "[]", "malformed section header (want [device \"NAME\"])" },
 	{ "[", "malformed section header (want [device \"NAME\"])" },
 	{ "[ \"a\" ]", "malformed section header (want [device \"NAME\"])" },
-	{ "[global]", "unknown section type \"global\" (only [device \"NAME\"])" },
-	{ "[disk \"a\"]", "unknown section type \"disk\" (only [device \"NAME\"])" },
-	{ "[Device \"a\"]", "unknown section type \"Device\" (only [device \"NAME\"])" },
-	{ "[devices \"a\"]", "unknown section type \"devices\" (only [device \"NAME\"])" },
+	{ "[global \"a\"]",
+	  "unknown section type \"global\" (only [device \"NAME\"] and [global])" },
+	{ "[disk \"a\"]", "unknown section type \"disk\" (only [device \"NAME\"] and [global])" },
+	{ "[Device \"a\"]",
+	  "unknown section type \"Device\" (only [device \"NAME\"] and [global])" },
+	{ "[devices \"a\"]",
+	  "unknown section type \"devices\" (only [device \"NAME\"] and [global])" },
 	{ "[abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz]",
-	  "unknown section type \"abcdefghijklmnopqrstuvwxyzabcdef\" (only [device \"NAME\"])" },
+	  "unknown section type \"abcdefghijklmnopqrstuvwxyzabcdef\" (only [device \"NAME\"] and "
+	  "[global])" },
 	{ "[device \"\"]", "name \"\": empty (1 to 63 letters, digits, '_', '.' or '-')" },
 	{ "[device \"-a\"]", "name \"-a\": must not start with '-'" },
 	{ "[device \"12\"]", "name \"12\": must not be all digits (that is an id)" },
@@ -1105,6 +1109,50 @@ START_TEST(test_example)
 }
 END_TEST
 
+/* [global]: log_level, and every way it can be wrong; errors belong to no device. */
+static const struct global_case {
+	const char *text;
+	bool given;
+	enum log_level level;
+	const char *err; /* NULL: none */
+} global_cases[] = {
+	{ "[global]\nlog_level = debug\n", true, LOG_LEVEL_DEBUG, NULL },
+	{ " [ global ] # the daemon\nlog_level=error\n", true, LOG_LEVEL_ERR, NULL },
+	{ "[global]\n", false, LOG_LEVEL_INFO, NULL },
+	{ "[device \"a\"]\nbackend = null\nsize = 1M\n[global]\nlog_level = notice\n", true,
+	  LOG_LEVEL_NOTICE, NULL },
+	{ "[global]\nlog_level = loud\n", false, 0,
+	  "t.conf:2: log_level \"loud\": not a level (error, warning, notice, info or debug)" },
+	{ "[global]\nsize = 1G\n", false, 0,
+	  "t.conf:2: unknown key \"size\" in [global] (only log_level)" },
+	{ "[global]\nlog_level = info\nlog_level = debug\n", true, LOG_LEVEL_INFO,
+	  "t.conf:3: duplicate key \"log_level\" (first at line 2)" },
+	{ "[global]\n[global]\n", false, 0,
+	  "t.conf:2: duplicate [global] section (first at line 1)" },
+	{ "[global]\nlog_level\n", false, 0, "t.conf:2: not a \"key = value\" line" },
+};
+
+START_TEST(test_global)
+{
+	const struct global_case *t = &global_cases[_i];
+	struct config cfg;
+
+	parse_text(t->text, strlen(t->text), &cfg);
+	ck_assert_int_eq(cfg.log_level_given, t->given);
+	if (t->given)
+		ck_assert_int_eq(cfg.log_level, t->level);
+	if (t->err) {
+		ck_assert_uint_eq(cfg.nr_errors, 1);
+		ck_assert_str_eq(cfg.errors[0], t->err);
+	} else {
+		ck_assert_uint_eq(cfg.nr_errors, 0);
+	}
+	for (unsigned i = 0; i < cfg.nr_devs; i++)
+		ck_assert_int_eq(cfg.devs[i].error, 0);
+	config_free(&cfg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -1136,6 +1184,7 @@ int main(void)
 	tcase_add_test(file, test_load_directory);
 	tcase_add_test(file, test_load_file);
 	tcase_add_test(file, test_example);
+	tcase_add_loop_test(file, test_global, 0, ARRAY_SIZE(global_cases));
 	suite_add_tcase(s, file);
 	return suite_main(s);
 }

@@ -425,6 +425,8 @@ static void daemon_handle_client(struct daemon *dm, int fd)
 		fclose(out);
 		return;
 	}
+	log_msg(LOG_LEVEL_DEBUG, "request from pid %d: %.*s", cred.pid, (int)strcspn(req, "\n"),
+		req);
 	body = strchr(req, '\n');
 	if (body)
 		*body++ = '\0';
@@ -466,8 +468,8 @@ static void note_failed(struct daemon *dm, const char *name)
 /* The [global] settings that a flag did not already decide. */
 static void apply_global(struct daemon *dm, const struct config *cfg)
 {
-	if (cfg->log_level_given && !dm->opts->log_level_given)
-		log_set_level(cfg->log_level);
+	if (!dm->opts->log_level_given)
+		log_set_level(cfg->log_level_given ? cfg->log_level : LOG_LEVEL_DEFAULT);
 }
 
 /* Creates the config file's devices; -errno (err says why) only if the file cannot be read. */

@@ -11,6 +11,12 @@ PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 DESTDIR ?=
+# Where make install puts the rest. systemd and man look under /usr/local as well as /usr, so
+# the defaults work for either PREFIX; a distribution may want UNITDIR=/lib/systemd/system.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MODULESLOADDIR ?= $(PREFIX)/lib/modules-load.d
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/ublkd
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARNINGS := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -107,11 +113,24 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 
-install: ublkd
-	install -D -m 0755 ublkd $(DESTDIR)$(SBINDIR)/ublkd
+# The unit's ExecStart names the installed binary and config: @SBINDIR@ and @SYSCONFDIR@ are
+# filled in here. Running it again installs the same files; uninstall removes exactly them.
+install: $(BUILD)/ublkd
+	install -D -m 0755 $(BUILD)/ublkd $(DESTDIR)$(SBINDIR)/ublkd
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		systemd/ublkd.service >$(DESTDIR)$(UNITDIR)/ublkd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ublkd.service
+	install -D -m 0644 systemd/ublk_drv.conf $(DESTDIR)$(MODULESLOADDIR)/ublk_drv.conf
+	install -D -m 0644 ublkd.conf.example $(DESTDIR)$(DOCDIR)/ublkd.conf.example
+	install -D -m 0644 man/ublkd.8 $(DESTDIR)$(MANDIR)/man8/ublkd.8
+	install -D -m 0644 man/ublkd.conf.5 $(DESTDIR)$(MANDIR)/man5/ublkd.conf.5
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/ublkd
+	rm -f $(DESTDIR)$(SBINDIR)/ublkd $(DESTDIR)$(UNITDIR)/ublkd.service \
+		$(DESTDIR)$(MODULESLOADDIR)/ublk_drv.conf $(DESTDIR)$(DOCDIR)/ublkd.conf.example \
+		$(DESTDIR)$(MANDIR)/man8/ublkd.8 $(DESTDIR)$(MANDIR)/man5/ublkd.conf.5
+	rmdir --ignore-fail-on-non-empty $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build build-san ublkd

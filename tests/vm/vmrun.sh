@@ -14,6 +14,10 @@
 #   --timeout SECS      kill the VM after SECS (default 600)
 #   --interactive       console on this terminal (Ctrl-A X quits); COMMAND defaults to a shell
 #   --quiet             hide the guest init's own lines and the exit marker
+#   --systemd           boot the host's systemd as PID 1 and run COMMAND as a oneshot unit after
+#                       multi-user.target, in this directory (see tests/vm/README.md)
+#   --systemd-setup CMD with --systemd: run shell command CMD chrooted in the guest's root (in this
+#                       directory) before systemd starts: install units, /etc files, systemctl enable
 # The console goes to stdout. Exit status: COMMAND's (from the "UBLKD-VM-EXIT rc=N" marker),
 # 124 if the VM timed out, 125 if it ended without the marker (did not boot, crashed), 2 on usage.
 # Env: VMRUN_SHOW=1 prints the qemu command line on stderr.
@@ -21,16 +25,16 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 kernel_alias='' vmlinux='' initrd='' out='' append=''
-cpus=2 mem=1G host_root=1 idle_poll=0 timeout_s=600 interactive=0 quiet=0
+cpus=2 mem=1G host_root=1 idle_poll=0 timeout_s=600 interactive=0 quiet=0 systemd=0 setup=''
 
 usage() {
-	sed -n '2,21s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,25s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--kernel | --vmlinux | --initrd | --cpus | --mem | --out | --append | --timeout)
+	--kernel | --vmlinux | --initrd | --cpus | --mem | --out | --append | --timeout | --systemd-setup)
 		[ $# -ge 2 ] || usage
 		case $1 in
 		--kernel) kernel_alias=$2 ;;
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
 		--out) out=$2 ;;
 		--append) append=$2 ;;
 		--timeout) timeout_s=$2 ;;
+		--systemd-setup) setup=$2 ;;
 		esac
 		shift
 		;;
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--idle-poll) idle_poll=1 ;;
 	--interactive) interactive=1 ;;
 	--quiet) quiet=1 ;;
+	--systemd) systemd=1 ;;
 	--) shift; break ;;
 	*) usage ;;
 	esac
@@ -92,6 +98,14 @@ if [ $host_root = 1 ]; then
 	fi
 elif [ -n "$out" ]; then
 	echo "vmrun: --out needs the host root (drop --no-host-root)" >&2
+	exit 2
+fi
+if [ $systemd = 1 ]; then
+	[ $host_root = 1 ] || { echo "vmrun: --systemd needs the host root (drop --no-host-root)" >&2; exit 2; }
+	cmdline="$cmdline ublkd.systemd ublkd.cwd=$(printf '%s' "$PWD" | base64 -w0)"
+	[ -z "$setup" ] || cmdline="$cmdline ublkd.setup=$(printf '%s' "$setup" | base64 -w0)"
+elif [ -n "$setup" ]; then
+	echo "vmrun: --systemd-setup needs --systemd" >&2
 	exit 2
 fi
 [ $interactive = 0 ] || cmdline="$cmdline ublkd.tty ublkd.term=${TERM:-dumb}"

@@ -9,7 +9,12 @@
 #                                (default /var/cache/ublkd-test); the initramfs is rebuilt when
 #                                the kernel, init, mkinitramfs.sh or busybox change.
 #                                Prints per kernel: ALIAS RELEASE VMLINUX INITRD (tab-separated).
-# Both options may be given together.
+#   setup.sh --udev              the host's systemd without udev (a container): fetch the Debian
+#                                udev package of the same version as the host's systemd, unpack it
+#                                under the cache and print that directory, for vmrun.sh --systemd
+#                                (which copies it into the guest); prints nothing if the host has
+#                                udev. Exit 1 if it cannot be fetched.
+# Options may be given together.
 set -euo pipefail
 
 HOST_PACKAGES="gcc make pkg-config check qemu-system-x86 busybox-static cpio xz-utils zstd fio e2fsprogs"
@@ -17,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${UBLKD_TEST_CACHE:-/var/cache/ublkd-test}
 
 usage() {
-	sed -n '2,13s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,18s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -86,12 +91,31 @@ prepare_kernel() { # ALIAS: print "ALIAS RELEASE VMLINUX INITRD"
 	printf '%s\t%s\t%s\t%s\n' "$1" "$rel" "$vmlinux" "$initrd"
 }
 
+prepare_udev() { # print the unpacked udev package's root, or nothing if the host has udev
+	local version dir
+	[ ! -e /lib/systemd/systemd-udevd ] || return 0
+	version=$(dpkg-query -W -f='${Version}' systemd) || return 1
+	dir=$cache/udev/$version
+	if [ ! -d "$dir/root" ]; then
+		echo "setup: fetching udev $version for the guest" >&2
+		rm -rf "$dir.tmp"
+		mkdir -p "$dir.tmp"
+		(cd "$dir.tmp" && apt-get download -q -o APT::Sandbox::User=root "udev=$version" >&2 &&
+			dpkg-deb -x udev_*.deb root) || { rm -rf "$dir.tmp"; return 1; }
+		rm -rf "$dir"
+		mv "$dir.tmp" "$dir"
+	fi
+	echo "$dir/root"
+}
+
 do_packages=0
+do_udev=0
 kernels=
 [ $# -gt 0 ] || usage
 while [ $# -gt 0 ]; do
 	case $1 in
 	--host-packages) do_packages=1 ;;
+	--udev) do_udev=1 ;;
 	--kernels)
 		[ $# -ge 2 ] || usage
 		kernels=$2
@@ -103,7 +127,7 @@ while [ $# -gt 0 ]; do
 done
 
 [ $do_packages = 0 ] || host_packages
-[ -n "$kernels" ] || exit 0
+[ -n "$kernels" ] || [ $do_udev = 1 ] || exit 0
 mkdir -p "$cache/images" || {
 	echo "setup: cannot create $cache (set UBLKD_TEST_CACHE to a writable directory)" >&2
 	exit 1
@@ -112,6 +136,9 @@ mkdir -p "$cache/images" || {
 exec 9>"$cache/setup.lock"
 flock 9
 rc=0
+if [ $do_udev = 1 ]; then
+	prepare_udev || { echo "setup: cannot fetch udev for the guest" >&2; rc=1; }
+fi
 for alias in $kernels; do
 	prepare_kernel "$alias" || rc=1
 done

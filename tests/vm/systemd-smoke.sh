@@ -6,7 +6,8 @@
 # installs and enables ublkd-smoke.service (a oneshot that echoes a line at boot) and adds an fstab
 # line for a tmpfs on /mnt/ublkd-smoke. Without an option (the test command, under systemd):
 # checks that PID 1 is systemd, that the boot finished with no failed unit, that the unit ran at
-# boot and its line is in the journal, and that the fstab mount is there. Exit 0 only if all hold.
+# boot and its line is in the journal, that the fstab mount is there and that udev makes device
+# units (null_blk's /dev/nullb0). Exit 0 only if all hold.
 set -u
 unit=ublkd-smoke.service
 line="ublkd-smoke: started at boot"
@@ -55,5 +56,8 @@ check "the journal has $unit's output" sh -c "journalctl -b -u $unit -o cat --no
 check "journald is running" systemctl -q is-active systemd-journald.service
 check "the fstab tmpfs is mounted at $mnt" sh -c "findmnt -n -t tmpfs $mnt >/dev/null"
 check "/dev/ublk-control exists" [ -c /dev/ublk-control ]
+check "systemd-udevd is active" systemctl -q is-active systemd-udevd.service
+modprobe null_blk nr_devices=1 && udevadm settle --timeout=30
+check "udev gave /dev/nullb0 its device unit" systemctl -q is-active dev-nullb0.device
 echo "smoke: $failed failed; boot: $(systemd-analyze 2>/dev/null | head -n1)"
 [ $failed = 0 ]

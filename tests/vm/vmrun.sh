@@ -103,6 +103,9 @@ fi
 if [ $systemd = 1 ]; then
 	[ $host_root = 1 ] || { echo "vmrun: --systemd needs the host root (drop --no-host-root)" >&2; exit 2; }
 	cmdline="$cmdline ublkd.systemd ublkd.cwd=$(printf '%s' "$PWD" | base64 -w0)"
+	# A host without udev (a container) gets Debian's udev package unpacked into the guest.
+	udev=$("$here/setup.sh" --udev) || echo "vmrun: no udev in the guest (device units will not appear)" >&2
+	[ -z "$udev" ] || cmdline="$cmdline ublkd.udev=$udev"
 	[ -z "$setup" ] || cmdline="$cmdline ublkd.setup=$(printf '%s' "$setup" | base64 -w0)"
 elif [ -n "$setup" ]; then
 	echo "vmrun: --systemd-setup needs --systemd" >&2

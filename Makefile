@@ -36,6 +36,8 @@ TEST_COMMON_SRCS := $(wildcard tests/common/*.c)
 TEST_COMMON_OBJS := $(TEST_COMMON_SRCS:%.c=$(BUILD)/%.o)
 UNIT_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 INTEGRATION_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/integration/test_*.c))
+# Run in a guest booted with systemd as PID 1, after tests/systemd/setup-guest.sh.
+SYSTEMD_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/systemd/test_*.c))
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/bench/bench_*.c))
 FORMAT_FILES := $(wildcard src/*.c include/*.h include/*/*.h tests/*/*.c tests/*/*.h)
 
@@ -69,7 +71,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(LIB)
 # Objects are kept, so a second `make check` relinks nothing.
 .SECONDARY:
 
-tests: $(BUILD)/ublkd $(UNIT_TESTS) $(INTEGRATION_TESTS)
+tests: $(BUILD)/ublkd $(UNIT_TESTS) $(INTEGRATION_TESTS) $(SYSTEMD_TESTS)
 
 # Installs what the tests need (as root) or says what to install, then builds and runs every
 # suite: host first, then each kernel in KERNELS inside its VM.

@@ -121,9 +121,12 @@ run_host_suites() {
 	done
 }
 
-run_vm_suites() { # ALIAS SUITE...
-	local alias=$1 line rel vmlinux initrd label dir console suite name vm_rc why='' start var
-	shift
+# MODE plain: our init runs the suites; MODE systemd: the guest boots systemd as PID 1 after
+# tests/systemd/setup-guest.sh installed ublkd.service, and the suites run as a unit.
+run_vm_suites() { # ALIAS MODE SUITE...
+	local alias=$1 mode=$2 line rel vmlinux initrd label dir console suite name vm_rc why='' start var
+	local vm_opts=()
+	shift 2
 	if ! line=$("$vm/setup.sh" --kernels "$alias") || [ -z "$line" ]; then
 		for suite in "$@"; do
 			add_row "$alias" "${suite##*/}" - 0 1 "kernel $alias could not be prepared"
@@ -133,6 +136,10 @@ run_vm_suites() { # ALIAS SUITE...
 	IFS=$'\t' read -r _ rel vmlinux initrd <<<"$line"
 	label=${rel%%[+-]*}
 	dir=$results/$rel
+	if [ "$mode" = systemd ]; then
+		dir=$results/$rel-systemd
+		vm_opts=(--systemd --systemd-setup "$(printf '%q %q' "$checkout/tests/systemd/setup-guest.sh" "$build")")
+	fi
 	console=$dir/console.log
 	mkdir -p "$dir"
 	{
@@ -147,11 +154,11 @@ run_vm_suites() { # ALIAS SUITE...
 		printf 'suite=%s\n' "$@"
 	} >"$dir/params"
 
-	echo "check: $rel: booting a VM to run $# integration suite(s)"
+	echo "check: $rel: booting a VM ($mode) to run $# suite(s)"
 	start=$SECONDS
 	# The VM's own limit only matters when the guest hangs: each suite has its own timeout.
 	# The console goes to console.log; only the guest's progress lines are shown.
-	"$vm/vmrun.sh" --vmlinux "$vmlinux" --initrd "$initrd" --out "$dir" \
+	"$vm/vmrun.sh" --vmlinux "$vmlinux" --initrd "$initrd" --out "$dir" "${vm_opts[@]}" \
 		--timeout "${UBLKD_VM_TIMEOUT:-$((120 + $# * (suite_timeout + 15)))}" \
 		-- "exec $(printf '%q %q' "$vm/guest-suites.sh" "$dir")" 2>&1 </dev/null |
 		tee "$console" | sed -u -n 's/^guest: /  /p'
@@ -196,8 +203,10 @@ if [ -n "${kernels// /}" ]; then
 		add_row vm "(none)" - 0 1 "no integration suites in $build/tests/integration"
 	else
 		[ -x "$build/ublkd" ] || echo "check: note: $build/ublkd is not built"
+		mapfile -t systemd_suites < <(expected_suites systemd)
 		for alias in $kernels; do
-			run_vm_suites "$alias" "${integration[@]}"
+			run_vm_suites "$alias" plain "${integration[@]}"
+			[ ${#systemd_suites[@]} -eq 0 ] || run_vm_suites "$alias" systemd "${systemd_suites[@]}"
 		done
 	fi
 fi

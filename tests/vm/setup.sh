@@ -17,7 +17,7 @@
 # Options may be given together.
 set -euo pipefail
 
-HOST_PACKAGES="gcc make pkg-config check qemu-system-x86 busybox-static cpio xz-utils zstd fio e2fsprogs"
+HOST_PACKAGES="gcc make pkg-config check qemu-system-x86 busybox-static cpio xz-utils zstd fio e2fsprogs man-db groff-base"
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${UBLKD_TEST_CACHE:-/var/cache/ublkd-test}
 

@@ -127,7 +127,9 @@ START_TEST(test_reload)
 		   ">/dev/null 2>&1 & echo $! >/tmp/reload-fio.pid");
 	ck_assert_int_eq(r.status, 0);
 	sleep_ms(1500);
-	sh_ok("sed -i '/^\\[device \"nul\"\\]/,/^$/d' " CONF " && "
+	/* nul goes, extra comes, fs changes (reported, left running), ram stays as it is. */
+	sh_ok("sed -i -e '/^\\[device \"nul\"\\]/,/^$/d' "
+	      "-e 's|^path = /var/lib/ublkd/fs.img|&\\nread_only = yes|' " CONF " && "
 	      "printf '\\n[device \"extra\"]\\nbackend = memory\\nsize = 32M\\nid = 14\\n' >>" CONF
 	      " && systemctl reload ublkd.service");
 	ck_assert_msg(wait_block_device(14, true, 60), "the new device did not appear");
@@ -137,6 +139,11 @@ START_TEST(test_reload)
 	      "grep -q 'err= 0' /tmp/reload-fio.log && ! grep -qi 'verify:' /tmp/reload-fio.log");
 	sh_ok("systemctl is-active ublkd.service");
 	ck_assert_msg(wait_journal("reload: done", 30), "no reload line in the journal");
+	ck_assert_msg(journal_has("device \"fs\" (" CONF ":"),
+		      "the changed device was not reported");
+	/* Still the writable device it was: a change waits for a delete or a restart. */
+	sh_ok("cat /sys/block/ublkb12/ro");
+	ck_assert_str_eq(r.out, "0\n");
 }
 END_TEST
 

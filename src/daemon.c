@@ -50,6 +50,7 @@ struct daemon {
 	bool stopping;
 	/* Config devices that did not come up, for STATUS=: "disk, scratch". */
 	char failed[1024];
+	char request[IPC_MSG_MAX]; /* the one client's request being handled */
 };
 
 /* Logs, and tells the process waiting for our start (if any) as "warning ...". */
@@ -399,7 +400,7 @@ static void daemon_retire(struct daemon *dm)
 /* One client: read its whole request, act, answer, hang up. */
 static void daemon_handle_client(struct daemon *dm, int fd)
 {
-	static char req[IPC_MSG_MAX];
+	char *req = dm->request;
 	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_S };
 	struct ucred cred;
 	socklen_t cred_len = sizeof(cred);
@@ -419,7 +420,7 @@ static void daemon_handle_client(struct daemon *dm, int fd)
 		return;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = ipc_read_all(fd, req, sizeof(req));
+	n = ipc_read_all(fd, req, sizeof(dm->request));
 	if (n < 0) {
 		reply(out, (int)n, n == -EMSGSIZE ? "request too long" : "request not read");
 		fclose(out);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* `ublkd add` and `ublkd del`: requests to the daemon, which is started when none runs. */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -132,6 +133,37 @@ int client_add(const char *request_body)
 	}
 }
 
+/* The id of the device a (dead) daemon described as name in RUN_DIR/devices/ID.conf. */
+static int state_file_id(const char *name, unsigned *id)
+{
+	char dir_path[PATH_MAX], path[PATH_MAX + 256], err[CONFIG_ERR_MAX];
+	struct dirent *e;
+	int ret = -ENOENT;
+	DIR *dir;
+
+	if (ipc_run_path(dir_path, sizeof(dir_path), "devices") < 0 || !(dir = opendir(dir_path)))
+		return -ENOENT;
+	while (ret < 0 && (e = readdir(dir))) {
+		struct config cfg;
+		unsigned long file_id;
+		char *end;
+
+		file_id = strtoul(e->d_name, &end, 10);
+		if (end == e->d_name || strcmp(end, ".conf") || file_id > DEV_MAX_ID)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir_path, e->d_name);
+		if (config_load(path, &cfg, err, sizeof(err)) < 0)
+			continue;
+		if (cfg.nr_devs == 1 && !strcmp(cfg.devs[0].conf.name, name)) {
+			*id = (unsigned)file_id;
+			ret = 0;
+		}
+		config_free(&cfg);
+	}
+	closedir(dir);
+	return ret;
+}
+
 /* Without a daemon: stop and delete a device straight through the kernel (its server is gone). */
 static int del_in_kernel(const char *what)
 {
@@ -147,9 +179,11 @@ static int del_in_kernel(const char *what)
 	}
 	if (sscanf(what, "%u%c", &id, &tail) != 1 &&
 	    sscanf(what, "/dev/ublkb%u%c", &id, &tail) != 1 &&
-	    sscanf(what, "/dev/ublkc%u%c", &id, &tail) != 1) {
-		fprintf(stderr, "ublkd: del %s: no ublkd is running, and only it knows names\n",
-			what);
+	    sscanf(what, "/dev/ublkc%u%c", &id, &tail) != 1 && state_file_id(what, &id) < 0) {
+		fprintf(stderr,
+			"ublkd: del %s: no ublkd is running, and no device of that name is in "
+			"%s/devices\n",
+			what, ipc_run_dir());
 		return 1;
 	}
 	ret = ublk_ctrl_open(&c);

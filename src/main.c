@@ -105,7 +105,8 @@ static const char del_usage[] =
 	"\n"
 	"Stop and delete a device of the running daemon (--all: every one), waiting until the\n"
 	"kernel has let it go. Without a daemon, a device whose server is gone can still be\n"
-	"deleted by ID or path. Prints the block device of each device deleted.\n"
+	"deleted by ID, by path, or by the name its dead daemon recorded in RUN_DIR/devices.\n"
+	"Prints the block device of each device deleted.\n"
 	"Exit status: 0 deleted, 1 failed, 2 bad command line.\n";
 
 static const char list_usage[] =

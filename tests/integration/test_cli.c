@@ -341,15 +341,18 @@ static const char *thread_cpus(pid_t pid, const char *comm, char *buf, size_t le
 	return buf;
 }
 
-/* list --json until device id's state is not "live" (the kernel stops it a little later). */
-static void wait_not_live(unsigned id, char lines[][LINE_MAX_BYTES], unsigned *n)
+/*
+ * list --json until device id's state is not "live" (the kernel stops it a little later);
+ * the list must hold nr_devs devices.
+ */
+static void wait_not_live(unsigned id, unsigned nr_devs, char lines[][LINE_MAX_BYTES], unsigned *n)
 {
 	int64_t deadline = now_ms() + GONE_TIMEOUT_MS;
 	char state[64];
 
 	for (;;) {
 		*n = list_json(lines, MAX_DEVS);
-		ck_assert_uint_eq(*n, 1);
+		ck_assert_uint_eq(*n, nr_devs);
 		json_field(json_line_of(lines, *n, id), "state", state, sizeof(state));
 		if (strcmp(state, "\"live\"") || now_ms() > deadline)
 			return;
@@ -434,7 +437,7 @@ START_TEST(test_list_and_del_without_daemon)
 {
 	char lines[MAX_DEVS][LINE_MAX_BYTES], field[128], want[128], state_file[4096];
 	const char *line;
-	unsigned id, n;
+	unsigned id, id2, n;
 	pid_t pid;
 
 	run_ublkd(&r, "list", NULL);
@@ -443,6 +446,7 @@ START_TEST(test_list_and_del_without_daemon)
 	ck_assert_uint_eq(list_json(lines, MAX_DEVS), 0);
 
 	id = ublkd_add_ok("--name", "orphan", "--backend", "null", "--size", "1M", NULL);
+	id2 = ublkd_add_ok("--name", "orphan2", "--backend", "null", "--size", "1M", NULL);
 	pid = ublkd_daemon_pid();
 	ck_assert_int_gt(pid, 0);
 	snprintf(field, sizeof(field), "devices/%u.conf", id);
@@ -451,10 +455,10 @@ START_TEST(test_list_and_del_without_daemon)
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
 	ck_assert_msg(wait_pid_gone(pid, GONE_TIMEOUT_MS), "daemon %d survived SIGKILL", pid);
 	ck_assert_uint_eq(ublkd_daemon_pid(), 0);
-	ck_assert_uint_eq(kernel_ublk_devices(), 1);
+	ck_assert_uint_eq(kernel_ublk_devices(), 2);
 
 	/* The device stays in the kernel; list says its server is gone. */
-	wait_not_live(id, lines, &n);
+	wait_not_live(id, 2, lines, &n);
 	line = json_line_of(lines, n, id);
 	ck_assert_msg(!strcmp(json_field(line, "state", field, sizeof(field)), "\"no-server\""),
 		      "a device whose server was killed: %s", line);
@@ -468,21 +472,27 @@ START_TEST(test_list_and_del_without_daemon)
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_msg(strstr(r.out, " no-server "), "table: %s", r.out);
 
-	/* Names are the daemon's: without one, only the id or the path works. */
+	/* Without a daemon a name is found in the dead daemon's state files. */
 	run_ublkd(&r, "del", "orphan", NULL);
-	assert_refused("del orphan (no daemon)", 1,
-		       "ublkd: del orphan: ", (const char *[]){ "no ublkd is running", NULL });
-	ck_assert_uint_eq(kernel_ublk_devices(), 1);
-
-	snprintf(field, sizeof(field), "%u", id);
-	run_ublkd(&r, "del", field, NULL);
-	ck_assert_msg(r.status == 0, "del %u without a daemon: %d: %s", id, r.status, r.err);
+	ck_assert_msg(r.status == 0, "del orphan without a daemon: %d: %s", r.status, r.err);
 	snprintf(want, sizeof(want), "/dev/ublkb%u\n", id);
 	ck_assert_str_eq(r.out, want);
-	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+	ck_assert_uint_eq(kernel_ublk_devices(), 1);
 	ck_assert_msg(!file_exists(state_file), "%s: left behind by del", state_file);
+	run_ublkd(&r, "del", "nosuchname", NULL);
+	assert_refused("del of an unknown name (no daemon)", 1,
+		       "ublkd: del nosuchname: ", (const char *[]){ "no ublkd is running", NULL });
+
+	/* And an id, straight to the kernel. */
+	snprintf(field, sizeof(field), "%u", id2);
+	run_ublkd(&r, "del", field, NULL);
+	ck_assert_msg(r.status == 0, "del %u without a daemon: %d: %s", id2, r.status, r.err);
+	snprintf(want, sizeof(want), "/dev/ublkb%u\n", id2);
+	ck_assert_str_eq(r.out, want);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
 	ck_assert_uint_eq(ublkd_daemon_pid(), 0);
 
+	snprintf(field, sizeof(field), "%u", id);
 	run_ublkd(&r, "del", field, NULL);
 	snprintf(want, sizeof(want), "no ublk device %u", id);
 	assert_refused("del of a deleted id", 1, "ublkd: del ",

@@ -9,7 +9,9 @@
 #define UBLKD_IPC_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define IPC_DEFAULT_RUN_DIR "/run/ublkd"
@@ -19,6 +21,13 @@
 const char *ipc_run_dir(void);
 /* RUN_DIR/NAME into buf; -ENAMETOOLONG if it does not fit. */
 int ipc_run_path(char *buf, size_t buf_bytes, const char *name);
+
+/* RUN_DIR/devices/ID.conf: where the daemon keeps device id's description. */
+int ipc_state_file_path(char *buf, size_t buf_bytes, uint32_t id);
+/* A device named by "ID", "/dev/ublkbN" or "/dev/ublkcN": 0 and *id, or -EINVAL. */
+int ipc_parse_dev_ref(const char *what, unsigned *id);
+/* Whether the process that serves a device (ublksrv_pid) still exists. */
+bool ipc_server_alive(pid_t pid);
 
 /* Reads until EOF into buf (NUL-terminated); -EMSGSIZE beyond buf_bytes - 1. */
 ssize_t ipc_read_all(int fd, char *buf, size_t buf_bytes);

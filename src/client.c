@@ -170,16 +170,13 @@ static int del_in_kernel(const char *what)
 	struct ublksrv_ctrl_dev_info info;
 	struct ublk_ctrl c;
 	unsigned id;
-	char tail;
 	int ret;
 
 	if (!strcmp(what, "--all")) {
 		fprintf(stderr, "ublkd: del --all: no ublkd is running; nothing to delete\n");
 		return 0;
 	}
-	if (sscanf(what, "%u%c", &id, &tail) != 1 &&
-	    sscanf(what, "/dev/ublkb%u%c", &id, &tail) != 1 &&
-	    sscanf(what, "/dev/ublkc%u%c", &id, &tail) != 1 && state_file_id(what, &id) < 0) {
+	if (ipc_parse_dev_ref(what, &id) < 0 && state_file_id(what, &id) < 0) {
 		fprintf(stderr,
 			"ublkd: del %s: no ublkd is running, and no device of that name is in "
 			"%s/devices\n",
@@ -197,7 +194,7 @@ static int del_in_kernel(const char *what)
 		fprintf(stderr, "ublkd: del %s: no ublk device %u\n", what, id);
 		goto out;
 	}
-	if (!ret && info.ublksrv_pid > 0 && (kill(info.ublksrv_pid, 0) == 0 || errno == EPERM)) {
+	if (!ret && info.ublksrv_pid > 0 && ipc_server_alive(info.ublksrv_pid)) {
 		fprintf(stderr, "ublkd: del %s: served by pid %d, which is not this ublkd\n", what,
 			info.ublksrv_pid);
 		ret = -EBUSY;
@@ -210,11 +207,10 @@ static int del_in_kernel(const char *what)
 	if (ret < 0) {
 		fprintf(stderr, "ublkd: del %s: %s\n", what, strerror(-ret));
 	} else {
-		char path[PATH_MAX], name[32];
+		char path[PATH_MAX];
 
 		/* The dead daemon's description of it, which list would show for a new device. */
-		snprintf(name, sizeof(name), "devices/%u.conf", id);
-		if (!ipc_run_path(path, sizeof(path), name))
+		if (!ipc_state_file_path(path, sizeof(path), id))
 			unlink(path);
 		printf("/dev/ublkb%u\n", id);
 	}

@@ -101,14 +101,6 @@ static struct device *daemon_find_name(struct daemon *dm, const char *name)
 	return NULL;
 }
 
-static int state_file_path(char *buf, size_t len, uint32_t id)
-{
-	char name[32];
-
-	snprintf(name, sizeof(name), "devices/%u.conf", id);
-	return ipc_run_path(buf, len, name);
-}
-
 /* The description a later ublkd can re-attach from, written whole or not at all. */
 static int write_state_file(const struct device *d)
 {
@@ -116,7 +108,7 @@ static int write_state_file(const struct device *d)
 	FILE *f;
 	int ret;
 
-	ret = state_file_path(path, sizeof(path), d->info.dev_id);
+	ret = ipc_state_file_path(path, sizeof(path), d->info.dev_id);
 	if (ret < 0)
 		return ret;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -139,7 +131,7 @@ static void remove_state_file(uint32_t id)
 {
 	char path[PATH_MAX];
 
-	if (!state_file_path(path, sizeof(path), id))
+	if (!ipc_state_file_path(path, sizeof(path), id))
 		unlink(path);
 }
 
@@ -188,9 +180,10 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 	int ret;
 
 	dev_label(conf, label, sizeof(label));
-	if (conf->name[0] && daemon_find_name(dm, conf->name)) {
+	d = conf->name[0] ? daemon_find_name(dm, conf->name) : NULL;
+	if (d) {
 		snprintf(out, out_len, "add %s: a device of that name exists (/dev/ublkb%u)", label,
-			 daemon_find_name(dm, conf->name)->info.dev_id);
+			 d->info.dev_id);
 		return -EEXIST;
 	}
 	ret = check_cpus_online(conf, err, sizeof(err));
@@ -285,15 +278,12 @@ static int daemon_remove(struct daemon *dm, unsigned i, char *out, size_t out_le
 static int daemon_find(struct daemon *dm, const char *what)
 {
 	unsigned id;
-	char tail;
 
 	for (unsigned i = 0; i < dm->nr_devs; i++) {
 		if (!strcmp(dm->devs[i]->conf.name, what))
 			return (int)i;
 	}
-	if (sscanf(what, "%u%c", &id, &tail) != 1 &&
-	    sscanf(what, "/dev/ublkb%u%c", &id, &tail) != 1 &&
-	    sscanf(what, "/dev/ublkc%u%c", &id, &tail) != 1)
+	if (ipc_parse_dev_ref(what, &id) < 0)
 		return -ENOENT;
 	for (unsigned i = 0; i < dm->nr_devs; i++) {
 		if (dm->devs[i]->info.dev_id == id)

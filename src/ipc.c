@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The control socket's plumbing shared by the daemon and its clients (include/ipc.h). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,31 @@ int ipc_run_path(char *buf, size_t buf_bytes, const char *name)
 	int n = snprintf(buf, buf_bytes, "%s/%s", ipc_run_dir(), name);
 
 	return n < 0 || (size_t)n >= buf_bytes ? -ENAMETOOLONG : 0;
+}
+
+int ipc_state_file_path(char *buf, size_t buf_bytes, uint32_t id)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "devices/%u.conf", id);
+	return ipc_run_path(buf, buf_bytes, name);
+}
+
+int ipc_parse_dev_ref(const char *what, unsigned *id)
+{
+	char tail;
+
+	if (sscanf(what, "%u%c", id, &tail) == 1 ||
+	    sscanf(what, "/dev/ublkb%u%c", id, &tail) == 1 ||
+	    sscanf(what, "/dev/ublkc%u%c", id, &tail) == 1)
+		return 0;
+	return -EINVAL;
+}
+
+bool ipc_server_alive(pid_t pid)
+{
+	/* EPERM: it exists, we may just not signal it. */
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
 ssize_t ipc_read_all(int fd, char *buf, size_t buf_bytes)

@@ -78,11 +78,6 @@ static int list_ids(uint32_t **ids, unsigned *nr)
 	return 0;
 }
 
-static bool pid_alive(int32_t pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
 static const char *kernel_state_name(uint16_t state)
 {
 	switch (state) {
@@ -101,11 +96,10 @@ static const char *kernel_state_name(uint16_t state)
 /* Name and backend from RUN_DIR/devices/ID.conf, if a ublkd wrote one. */
 static void read_state_file(struct list_entry *e)
 {
-	char path[PATH_MAX], name[32], err[CONFIG_ERR_MAX];
+	char path[PATH_MAX], err[CONFIG_ERR_MAX];
 	struct config cfg;
 
-	snprintf(name, sizeof(name), "devices/%u.conf", e->id);
-	if (ipc_run_path(path, sizeof(path), name) < 0 || access(path, R_OK) < 0)
+	if (ipc_state_file_path(path, sizeof(path), e->id) < 0 || access(path, R_OK) < 0)
 		return;
 	e->has_state_file = true;
 	if (config_load(path, &cfg, err, sizeof(err)) < 0)
@@ -140,7 +134,7 @@ static void fill_entry(struct ublk_ctrl *c, struct list_entry *e)
 	 * so for ours "dead" with a state file is the sign: ublkd writes it once the device is live
 	 * and removes it when it deletes the device.
 	 */
-	if ((e->info.ublksrv_pid > 0 && !pid_alive(e->info.ublksrv_pid)) ||
+	if ((e->info.ublksrv_pid > 0 && !ipc_server_alive(e->info.ublksrv_pid)) ||
 	    (e->info.state == UBLK_S_DEV_DEAD && e->has_state_file))
 		e->state = "no-server";
 }
@@ -192,7 +186,7 @@ static void print_json(const struct list_entry *es, unsigned nr)
 		else
 			printf("null");
 		printf(", \"server_alive\": %s}",
-		       pid_alive(e->info.ublksrv_pid) ? "true" : "false");
+		       ipc_server_alive(e->info.ublksrv_pid) ? "true" : "false");
 	}
 	printf("%s]\n", nr ? "\n" : "");
 }

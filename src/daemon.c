@@ -622,6 +622,28 @@ static int open_signals(struct daemon *dm, char *err, size_t len)
 	return 0;
 }
 
+/* Whether / propagates mounts to its slaves: "shared:N" among mountinfo's optional fields. */
+static bool root_mount_shared(void)
+{
+	char line[4096];
+	bool shared = false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	while (f && !shared && fgets(line, sizeof(line), f)) {
+		char mount_point[8];
+		int fields_end = 0;
+
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - ... */
+		if (sscanf(line, "%*u %*u %*s %*s %7s %*s%n", mount_point, &fields_end) == 1 &&
+		    !strcmp(mount_point, "/"))
+			shared = strstr(line + fields_end, " shared:") &&
+				 strstr(line + fields_end, " shared:") < strstr(line, " - ");
+	}
+	if (f)
+		fclose(f);
+	return shared;
+}
+
 /*
  * Our own mount namespace. If a filesystem on one of our devices were mounted only in ours,
  * our exit would unmount it and wait on I/O that only we could serve; slave propagation means
@@ -631,6 +653,10 @@ static int open_signals(struct daemon *dm, char *err, size_t len)
  */
 static void own_mount_namespace(struct daemon *dm)
 {
+	if (!root_mount_shared())
+		daemon_warn(dm,
+			    "/ is not a shared mount: filesystems mounted after ublkd started "
+			    "are not seen by it (systemd shares it; else mount --make-rshared /)");
 	if (unshare(CLONE_NEWNS) < 0)
 		daemon_warn(dm, "own mount namespace: %s (an unmount at exit may hang)",
 			    strerror(errno));

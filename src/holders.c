@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "holders.h"
@@ -183,15 +185,18 @@ static void stacked_holders(const char *name, struct holders_buf *hb)
 		closedir(dir);
 }
 
-/* Processes with one of the device nodes open, as fuser(1) finds them. */
-static void openers(char names[][32], unsigned nr, struct holders_buf *hb)
+/*
+ * Processes with one of the device nodes open, as fuser(1) finds them: by device number, since
+ * a path read from another mount namespace may not be the one we know.
+ */
+static void openers(const dev_t *devts, unsigned nr, struct holders_buf *hb)
 {
 	DIR *proc = opendir("/proc");
 	struct dirent *p;
 	unsigned named = 0;
 
 	while (proc && named < HOLDERS_MAX_NAMED && (p = readdir(proc))) {
-		char fd_dir[300], link[PATH_MAX], target[PATH_MAX];
+		char fd_dir[300], link[PATH_MAX];
 		struct dirent *f;
 		bool holds = false;
 		DIR *fds;
@@ -201,16 +206,13 @@ static void openers(char names[][32], unsigned nr, struct holders_buf *hb)
 		snprintf(fd_dir, sizeof(fd_dir), "/proc/%s/fd", p->d_name);
 		fds = opendir(fd_dir);
 		while (fds && !holds && (f = readdir(fds))) {
-			ssize_t n;
+			struct stat st;
 
 			snprintf(link, sizeof(link), "%s/%s", fd_dir, f->d_name);
-			n = readlink(link, target, sizeof(target) - 1);
-			if (n <= 0)
+			if (f->d_name[0] == '.' || stat(link, &st) < 0 || !S_ISBLK(st.st_mode))
 				continue;
-			target[n] = '\0';
 			for (unsigned i = 0; i < nr && !holds; i++)
-				holds = !strncmp(target, "/dev/", 5) &&
-					!strcmp(target + 5, names[i]);
+				holds = st.st_rdev == devts[i];
 		}
 		if (fds)
 			closedir(fds);
@@ -234,14 +236,19 @@ bool holders_describe(unsigned dev_id, char *buf, size_t buf_len)
 	struct holders_buf hb = { .buf = buf, .len = buf_len };
 	unsigned nr = disk_parts(dev_id, names, devts);
 	char *mountinfo = read_whole_file("/proc/self/mountinfo");
+	dev_t numbers[MAX_PARTS];
 
 	buf[0] = '\0';
 	for (unsigned i = 0; i < nr; i++) {
+		unsigned maj = 0, min = 0;
+
 		if (mountinfo)
 			mounts_in(mountinfo, devts[i], &hb);
 		stacked_holders(names[i], &hb);
+		sscanf(devts[i], "%u:%u", &maj, &min);
+		numbers[i] = makedev(maj, min);
 	}
 	free(mountinfo);
-	openers(names, nr, &hb);
+	openers(numbers, nr, &hb);
 	return hb.used > 0;
 }

@@ -422,54 +422,36 @@ static const struct fio_case null_cases[] = {
 
 #define FIO_MAX_QUEUES 2
 
-/* Context switches so far of the daemon's thread for queue q of device id ("ublkIDqQ"). */
-static uint64_t queue_thread_switches(pid_t pid, unsigned id, unsigned q)
+/*
+ * Queue q of /dev/ublkbID serves I/O: a direct read issued from a CPU the kernel maps to hctx q
+ * goes to queue q's thread and no other, so the disk counting it proves that thread served it.
+ */
+static void assert_queue_serves(unsigned id, unsigned q)
 {
-	char dir_path[64], want[16], path[400], line[128];
-	unsigned long long n, sum = 0;
-	bool found = false;
-	struct dirent *e;
-	DIR *dir;
+	char name[16], attr[32], cpus[64];
+	uint64_t before, after;
+	int cpu;
 
-	snprintf(dir_path, sizeof(dir_path), "/proc/%d/task", pid);
-	snprintf(want, sizeof(want), "ublk%uq%u\n", id, q);
-	dir = opendir(dir_path);
-	ck_assert_msg(dir, "%s: %s", dir_path, strerror(errno));
-	while (!found && (e = readdir(dir))) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/%s/comm", dir_path, e->d_name);
-		f = fopen(path, "r");
-		found = f && fgets(line, sizeof(line), f) && !strcmp(line, want);
-		if (f)
-			fclose(f);
-		if (!found)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/status", dir_path, e->d_name);
-		f = fopen(path, "r");
-		ck_assert_msg(f, "%s: %s", path, strerror(errno));
-		while (fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
-			    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
-				sum += n;
-		}
-		fclose(f);
-	}
-	closedir(dir);
-	ck_assert_msg(found, "daemon %d has no thread %.*s", pid, (int)strlen(want) - 1, want);
-	return sum;
+	snprintf(name, sizeof(name), "ublkb%u", id);
+	snprintf(attr, sizeof(attr), "mq/%u/cpu_list", q);
+	sysfs_attr(name, attr, cpus, sizeof(cpus));
+	ck_assert_msg(sscanf(cpus, "%d", &cpu) == 1, "%s: \"%s\"", attr, cpus);
+	before = disk_stat(name, 3);
+	sh_ok("taskset -c %d dd if=/dev/%s of=/dev/null bs=4k count=16 iflag=direct status=none",
+	      cpu, name);
+	after = disk_stat(name, 3);
+	ck_assert_msg(after - before == 16 * 8, "queue %u (CPU %d): the disk read %llu sectors, not 128",
+		      q, cpu, (unsigned long long)(after - before));
 }
 
 /*
- * Adds c's device and runs fio on it (fio_run()). Each queue's thread must have woken to serve
- * some of it: with two queues, both took requests.
+ * Adds c's device and runs fio on it (fio_run()). Then each queue must serve a read of its own
+ * (assert_queue_serves()): with two queues, both took requests.
  */
 static unsigned fio_case_run(const struct fio_case *c, const char *job_opts, struct fio_totals *t)
 {
-	uint64_t before[FIO_MAX_QUEUES], after;
 	char queues[16];
 	unsigned id;
-	pid_t pid;
 
 	ck_assert_uint_le(c->queues, FIO_MAX_QUEUES);
 	snprintf(queues, sizeof(queues), "%u", c->queues);
@@ -481,17 +463,9 @@ static unsigned fio_case_run(const struct fio_case *c, const char *job_opts, str
 		id = ublkd_add_ok("--backend", c->backend, "--size", FIO_DEV_SIZE, "--queues",
 				  queues, "--block-size", "512", NULL);
 	ck_assert_uint_eq(disk_queues(id), c->queues);
-	pid = ublkd_daemon_pid();
-	ck_assert_int_gt(pid, 0);
-	for (unsigned q = 0; q < c->queues; q++)
-		before[q] = queue_thread_switches(pid, id, q);
 	fio_run(id, c->iodepth, job_opts, t);
-	for (unsigned q = 0; q < c->queues; q++) {
-		after = queue_thread_switches(pid, id, q);
-		fprintf(stderr, "queue %u thread: %llu context switches\n", q,
-			(unsigned long long)(after - before[q]));
-		ck_assert_msg(after >= before[q] + 4, "queue %u's thread slept through fio", q);
-	}
+	for (unsigned q = 0; q < c->queues; q++)
+		assert_queue_serves(id, q);
 	return id;
 }
 
@@ -873,16 +847,6 @@ START_TEST(test_file_discard)
 }
 END_TEST
 
-/* Block i of the SIGTERM test: "ublkd-io block I\n" over and over, as yes(1) writes it. */
-static void block_pattern(unsigned i, char *buf, size_t len)
-{
-	char unit[32];
-	size_t n = (size_t)snprintf(unit, sizeof(unit), "ublkd-io block %u\n", i);
-
-	for (size_t off = 0; off < len; off += n)
-		memcpy(buf + off, unit, len - off < n ? len - off : n);
-}
-
 /* Gone, or a zombie nobody reaped yet. */
 static bool process_gone(pid_t pid)
 {
@@ -901,54 +865,88 @@ static bool process_gone(pid_t pid)
 	return state == 'Z';
 }
 
-#define SIGTERM_BLOCKS 16384 /* 64M of 4K blocks */
-#define SIGTERM_LOG SCRATCH "/written"
+#define SIGTERM_DEV_MIB 64
+#define SIGTERM_BLOCK 4096
+#define SIGTERM_DELAY_MS "200" /* each write waits this long in the backend */
+#define SIGTERM_PATTERN 0x75626c6bU /* "ublk", fio's --buffer_pattern for every block */
+#define SIGTERM_LAT_LOG SCRATCH "/sigterm_lat.1.log"
+
+static int64_t realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether buf (one block) holds nothing but SIGTERM_PATTERN, as fio wrote it (big-endian). */
+static bool sigterm_block_written(const unsigned char *buf)
+{
+	static const unsigned char unit[4] = { 0x75, 0x62, 0x6c, 0x6b };
+
+	for (size_t off = 0; off < SIGTERM_BLOCK; off += 4)
+		if (memcmp(buf + off, unit, 4))
+			return false;
+	return true;
+}
 
 /*
- * 7. SIGTERM with writes in flight: the daemon stops and deletes its device and exits 0 within
- * a minute, and every write that completed before is in the file. The writer is one dd per
- * 4K block, each block's content its own, logging the block once dd returned success; it ends
- * at its first failed write (the device went away), or after the whole device.
+ * 7. SIGTERM with writes in flight: fio writes the device in order at queue depth 32 while the
+ * file backend holds each write for SIGTERM_DELAY_MS (the test-only UBLKD_TEST_IO_DELAY_MS), so
+ * SIGTERM always meets 32 writes in the backend. The daemon stops and deletes its device and
+ * exits 0; writes that completed after the SIGTERM (fio's latency log, in wall-clock ms, with
+ * offsets) prove they were in flight. Every block fio saw completed is in the file, and every
+ * block in the file was reported completed: a write the backend did but reported as failed
+ * would be in the file only.
  */
 START_TEST(test_sigterm_in_flight)
 {
 	const char *img = SCRATCH "/sigterm.img";
-	char path[4096], line[64], want[4096], got[4096], cmd[1024];
-	int64_t deadline;
+	static unsigned char logged[SIGTERM_DEV_MIB * MIB / SIGTERM_BLOCK];
+	unsigned char block[SIGTERM_BLOCK];
+	unsigned long long t_ms, lat, offset;
+	unsigned id, ddir, bs, nr_logged = 0, nr_after = 0, nr_in_file = 0;
+	char path[4096], line[256], name[16];
+	int64_t deadline, sigterm_ms;
 	pid_t daemon, writer, waited;
-	struct stat st;
-	unsigned id, logged = 0, n;
 	int status = 0, fd;
+	struct stat st;
 	FILE *f;
 
-	need_tools("dd yes head");
-	id = ublkd_add_ok("--backend", "file", "--path", img, "--create", "--size", "64M", NULL);
+	need_tools("fio");
+	/* The daemon this add starts inherits the variable. */
+	setenv("UBLKD_TEST_IO_DELAY_MS", SIGTERM_DELAY_MS, 1);
+	id = ublkd_add_ok("--backend", "file", "--path", img, "--create", "--size", "64M",
+			  "--queues", "1", "--depth", "64", NULL);
+	unsetenv("UBLKD_TEST_IO_DELAY_MS");
 	daemon = ublkd_daemon_pid();
 	ck_assert_int_gt(daemon, 0);
+	snprintf(name, sizeof(name), "ublkb%u", id);
 
-	snprintf(cmd, sizeof(cmd),
-		 "i=0; while [ $i -lt %u ]; do "
-		 "yes \"ublkd-io block $i\" | head -c 4096 | dd of=/dev/ublkb%u bs=4096 count=1 "
-		 "seek=$i iflag=fullblock oflag=direct conv=nocreat,notrunc status=none "
-		 "2>/dev/null || exit 3; echo $i >> " SIGTERM_LOG "; i=$((i + 1)); done",
-		 SIGTERM_BLOCKS, id);
+	snprintf(sh_cmd, sizeof(sh_cmd),
+		 "exec fio --name=sigterm --filename=/dev/%s --ioengine=io_uring --direct=1 "
+		 "--rw=write --bs=%u --iodepth=32 --size=%uM --buffer_pattern=0x%08x "
+		 "--write_lat_log=" SCRATCH "/sigterm --log_offset=1 --log_unix_epoch=1 "
+		 "--output=" SCRATCH "/fio.out",
+		 name, SIGTERM_BLOCK, SIGTERM_DEV_MIB, SIGTERM_PATTERN);
 	writer = fork();
 	ck_assert_int_ge(writer, 0);
 	if (writer == 0) {
 		setpgid(0, 0);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		execl("/bin/sh", "sh", "-c", sh_cmd, (char *)NULL);
 		_exit(127);
 	}
 	setpgid(writer, writer);
 	sigterm_writer = writer;
+	/* A few rounds of 32 writes done, so fio runs at full depth. */
 	deadline = now_ms() + 60000;
-	while (count_lines(SIGTERM_LOG) < 3 && now_ms() < deadline)
+	while (disk_stat(name, 7) < 3 * 32 * SIGTERM_BLOCK / 512 && now_ms() < deadline)
 		sleep_ms(50);
-	ck_assert_msg(count_lines(SIGTERM_LOG) >= 3, "the writer wrote %u blocks in 60 s",
-		      count_lines(SIGTERM_LOG));
-	sleep_ms(1000);
+	ck_assert_msg(disk_stat(name, 7) >= 3 * 32 * SIGTERM_BLOCK / 512,
+		      "fio wrote %llu sectors in 60 s", (unsigned long long)disk_stat(name, 7));
 	ck_assert_msg(waitpid(writer, &status, WNOHANG) == 0,
-		      "the writer ended before SIGTERM (status 0x%x)", status);
+		      "fio ended before SIGTERM (status 0x%x)", status);
+	sigterm_ms = realtime_ms();
 	ck_assert_int_eq(kill(daemon, SIGTERM), 0);
 
 	deadline = now_ms() + 60000;
@@ -958,38 +956,59 @@ START_TEST(test_sigterm_in_flight)
 	ipc_run_path(path, sizeof(path), "ublkd.pid");
 	ck_assert_msg(access(path, F_OK) < 0, "%s is still there", path);
 	ck_assert_uint_eq(kernel_ublk_devices(), 0);
-	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
+	snprintf(path, sizeof(path), "/dev/%s", name);
 	ck_assert_msg(stat(path, &st) < 0 && errno == ENOENT, "%s is still there", path);
 
 	deadline = now_ms() + 30000;
 	while ((waited = waitpid(writer, &status, WNOHANG)) == 0 && now_ms() < deadline)
 		sleep_ms(50);
-	ck_assert_msg(waited == writer, "the writer did not stop after its device went away");
+	ck_assert_msg(waited == writer, "fio did not stop after its device went away");
 	sigterm_writer = 0;
-	/* 3: it was still writing when the device went, so the signal met I/O in flight. */
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 3,
-		      "writer status 0x%x: it did not see its device go", status);
+	/* Not 0: it was still writing when the device went. */
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+		      "fio status 0x%x: it did not see its device go", status);
 
 	ipc_run_path(path, sizeof(path), "ublkd.log");
 	snprintf(line, sizeof(line), "ublkd[%d]: exiting with status 0", daemon);
 	sh_ok("grep -qxF '%s' %s", line, path);
 
-	fd = open(img, O_RDONLY);
-	ck_assert_msg(fd >= 0, "%s: %s", img, strerror(errno));
-	f = fopen(SIGTERM_LOG, "r");
-	ck_assert_ptr_nonnull(f);
-	while (fscanf(f, "%u", &n) == 1) {
-		block_pattern(n, want, sizeof(want));
-		ck_assert_int_eq(pread(fd, got, sizeof(got), (off_t)n * 4096),
-				 (ssize_t)sizeof(got));
-		ck_assert_msg(!memcmp(got, want, sizeof(got)),
-			      "block %u was written before SIGTERM but is not in the file", n);
-		logged++;
+	/* "time, latency, ddir, bs, offset, ...": time in Unix ms, at completion. */
+	f = fopen(SIGTERM_LAT_LOG, "r");
+	ck_assert_msg(f, SIGTERM_LAT_LOG ": %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		ck_assert_msg(sscanf(line, "%llu, %llu, %u, %u, %llu", &t_ms, &lat, &ddir, &bs,
+				     &offset) == 5,
+			      "fio log line: %s", line);
+		ck_assert_msg(ddir == 1 && bs == SIGTERM_BLOCK && offset % SIGTERM_BLOCK == 0 &&
+				      offset < SIGTERM_DEV_MIB * MIB,
+			      "fio log line: %s", line);
+		logged[offset / SIGTERM_BLOCK] = 1;
+		nr_logged++;
+		nr_after += (int64_t)t_ms > sigterm_ms;
 	}
 	fclose(f);
+	fprintf(stderr, "sigterm_in_flight: %u writes completed, %u of them after SIGTERM\n",
+		nr_logged, nr_after);
+	ck_assert_msg(nr_after > 0, "no write completed after SIGTERM: none was in flight");
+
+	fd = open(img, O_RDONLY);
+	ck_assert_msg(fd >= 0, "%s: %s", img, strerror(errno));
+	for (unsigned i = 0; i < sizeof(logged); i++) {
+		bool written;
+
+		ck_assert_int_eq(pread(fd, block, sizeof(block), (off_t)i * SIGTERM_BLOCK),
+				 (ssize_t)sizeof(block));
+		written = sigterm_block_written(block);
+		ck_assert_msg(!logged[i] || written,
+			      "block %u: fio saw its write complete, the file does not have it", i);
+		ck_assert_msg(logged[i] || written || !block[0],
+			      "block %u: neither zeroes nor what fio wrote", i);
+		ck_assert_msg(!written || logged[i],
+			      "block %u is in the file, but fio saw its write fail", i);
+		nr_in_file += written;
+	}
 	close(fd);
-	fprintf(stderr, "sigterm_in_flight: %u blocks written and found in the file\n", logged);
-	ck_assert_uint_ge(logged, 3);
+	ck_assert_uint_eq(nr_in_file, nr_logged);
 }
 END_TEST
 

@@ -292,6 +292,8 @@ static void io_clean(void)
 		umount2(SCRATCH, MNT_DETACH);
 	if (rmdir(SCRATCH) < 0 && errno != ENOENT)
 		run_sh(&r, "rm -rf " SCRATCH);
+	/* test_memory_pressure's cgroup, empty once its daemon is gone */
+	rmdir("/sys/fs/cgroup/ublkd-test-io");
 }
 
 static void setup(void)
@@ -440,8 +442,9 @@ static void assert_queue_serves(unsigned id, unsigned q)
 	sh_ok("taskset -c %d dd if=/dev/%s of=/dev/null bs=4k count=16 iflag=direct status=none",
 	      cpu, name);
 	after = disk_stat(name, 3);
-	ck_assert_msg(after - before == 16 * 8, "queue %u (CPU %d): the disk read %llu sectors, not 128",
-		      q, cpu, (unsigned long long)(after - before));
+	ck_assert_msg(after - before == 16 * 8,
+		      "queue %u (CPU %d): the disk read %llu sectors, not 128", q, cpu,
+		      (unsigned long long)(after - before));
 }
 
 /*
@@ -479,7 +482,7 @@ START_TEST(test_fio_verify)
 	struct fio_totals t;
 	unsigned id;
 
-	need_tools("fio python3");
+	need_tools("fio python3 taskset");
 	fprintf(stderr, "fio_verify: %s backend, %u queues, iodepth %u\n", c->backend, c->queues,
 		c->iodepth);
 	id = fio_case_run(c, "--rw=randwrite --verify=crc32c --do_verify=1", &t);
@@ -504,7 +507,7 @@ START_TEST(test_fio_null)
 	struct fio_totals t;
 	unsigned id;
 
-	need_tools("fio python3");
+	need_tools("fio python3 taskset");
 	fprintf(stderr, "fio_null: %u queues, iodepth %u\n", c->queues, c->iodepth);
 	id = fio_case_run(c, "--rw=randrw", &t);
 	ck_assert_uint_eq(t.read_bytes + t.write_bytes, FIO_JOBS * FIO_JOB_MIB * MIB);
@@ -867,7 +870,7 @@ static bool process_gone(pid_t pid)
 
 #define SIGTERM_DEV_MIB 64
 #define SIGTERM_BLOCK 4096
-#define SIGTERM_DELAY_MS "200" /* each write waits this long in the backend */
+#define SIGTERM_DELAY_MS "200"	    /* each write waits this long in the backend */
 #define SIGTERM_PATTERN 0x75626c6bU /* "ublk", fio's --buffer_pattern for every block */
 #define SIGTERM_LAT_LOG SCRATCH "/sigterm_lat.1.log"
 
@@ -1012,6 +1015,239 @@ START_TEST(test_sigterm_in_flight)
 }
 END_TEST
 
+/* The queue threads of device id in daemon pid ("ublkIDqQ"): their tids, up to max. */
+static unsigned queue_thread_tids(pid_t pid, unsigned id, pid_t *tids, unsigned max)
+{
+	char dir_path[64], prefix[16], path[400], comm[32];
+	unsigned n = 0, q;
+	struct dirent *e;
+	DIR *dir;
+
+	snprintf(dir_path, sizeof(dir_path), "/proc/%d/task", pid);
+	snprintf(prefix, sizeof(prefix), "ublk%uq", id);
+	dir = opendir(dir_path);
+	ck_assert_msg(dir, "%s: %s", dir_path, strerror(errno));
+	while ((e = readdir(dir)) && n < max) {
+		FILE *f;
+		bool match;
+
+		snprintf(path, sizeof(path), "%s/%s/comm", dir_path, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		match = fgets(comm, sizeof(comm), f) && !strncmp(comm, prefix, strlen(prefix)) &&
+			sscanf(comm + strlen(prefix), "%u", &q) == 1;
+		fclose(f);
+		if (match)
+			tids[n++] = (pid_t)atoi(e->d_name);
+	}
+	closedir(dir);
+	return n;
+}
+
+/* The flags (9th field) of /proc/PID/task/TID/stat: the kernel's PF_* of the thread. */
+static unsigned long thread_flags(pid_t pid, pid_t tid)
+{
+	char path[64], text[1024], *after_comm;
+	unsigned long flags;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	/* The name may hold spaces and parentheses: the fields start after the last ')'. */
+	after_comm = strrchr(text, ')');
+	ck_assert_msg(after_comm, "%s: %s", path, text);
+	ck_assert_msg(sscanf(after_comm + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1, "%s: %s",
+		      path, text);
+	return flags;
+}
+
+#define PF_MEMALLOC_NOIO 0x00080000UL
+
+/*
+ * 10. Queue threads are IO flushers (PR_SET_IO_FLUSHER): memory reclaim they run never waits on
+ * I/O, which could be I/O of their own device.
+ */
+START_TEST(test_io_flusher)
+{
+	pid_t tids[4], pid;
+	unsigned id, n;
+
+	id = ublkd_add_ok("--backend", "null", "--size", "16M", "--queues", "2", NULL);
+	pid = ublkd_daemon_pid();
+	ck_assert_int_gt(pid, 0);
+	n = queue_thread_tids(pid, id, tids, 4);
+	ck_assert_uint_eq(n, 2);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned long flags = thread_flags(pid, tids[i]);
+
+		ck_assert_msg(flags & PF_MEMALLOC_NOIO,
+			      "queue thread %d: flags 0x%lx lack PF_MEMALLOC_NOIO (0x%lx)", tids[i],
+			      flags, PF_MEMALLOC_NOIO);
+	}
+}
+END_TEST
+
+/* A "Key:   N kB" line of /proc/PID/smaps_rollup, in KiB. */
+static uint64_t smaps_rollup_kib(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	unsigned long long kib;
+	size_t len = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, len) && line[len] == ':' &&
+		    sscanf(line + len + 1, "%llu", &kib) == 1) {
+			fclose(f);
+			return kib;
+		}
+	}
+	fclose(f);
+	ck_abort_msg("%s: no %s", path, key);
+	return 0;
+}
+
+#define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+#define THP_DEVICES 8
+#define THP_RSS_GROWTH_MAX_KIB (32 * 1024)
+
+/*
+ * 11. Tag buffers take no transparent huge pages (MADV_NOHUGEPAGE), even with THP=always
+ * (Debian's default): 4k random I/O at depth 32 on 8 devices leaves AnonHugePages at 0 and the
+ * daemon's RSS grows by less than 32 MiB. With huge pages, each first touch of a tag's buffer
+ * faults in 2 MiB: 8 devices x 32 tags would add up to 512 MiB.
+ */
+START_TEST(test_no_huge_pages)
+{
+	char jobs[2048] = "";
+	uint64_t rss0, rss1, huge;
+	unsigned ids[THP_DEVICES];
+	pid_t pid;
+
+	need_tools("fio");
+	write_text_file(THP_ENABLED, "always\n");
+	for (unsigned i = 0; i < THP_DEVICES; i++)
+		ids[i] = ublkd_add_ok("--backend", "null", "--size", "64M", "--queues", "1", NULL);
+	pid = ublkd_daemon_pid();
+	ck_assert_int_gt(pid, 0);
+	rss0 = proc_rss_kib(pid);
+	for (unsigned i = 0; i < THP_DEVICES; i++)
+		snprintf(jobs + strlen(jobs), sizeof(jobs) - strlen(jobs),
+			 " --name=d%u --filename=/dev/ublkb%u", i, ids[i]);
+	sh_ok("fio --ioengine=io_uring --direct=1 --rw=randrw --bs=4k --iodepth=32 --time_based "
+	      "--runtime=4 --output=" SCRATCH "/fio.out%s",
+	      jobs);
+	rss1 = proc_rss_kib(pid);
+	huge = smaps_rollup_kib(pid, "AnonHugePages");
+	fprintf(stderr, "no_huge_pages: RSS %llu -> %llu KiB, AnonHugePages %llu KiB\n",
+		(unsigned long long)rss0, (unsigned long long)rss1, (unsigned long long)huge);
+	ck_assert_msg(huge == 0, "the daemon has %llu KiB of huge pages", (unsigned long long)huge);
+	ck_assert_msg(rss1 < rss0 + THP_RSS_GROWTH_MAX_KIB, "RSS grew from %llu to %llu KiB",
+		      (unsigned long long)rss0, (unsigned long long)rss1);
+}
+END_TEST
+
+/* The disk vmrun.sh --scratch-disk attaches ("/dev/vda"), found by its serial. */
+static bool scratch_disk(char *dev, size_t len)
+{
+	char path[300], serial[64];
+	struct dirent *e;
+	bool found = false;
+	DIR *dir = opendir("/sys/block");
+
+	ck_assert_ptr_nonnull(dir);
+	while (!found && (e = readdir(dir))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/block/%s/serial", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		found = fgets(serial, sizeof(serial), f) && !strncmp(serial, "ublkd-scratch", 13);
+		fclose(f);
+		if (found)
+			snprintf(dev, len, "/dev/%s", e->d_name);
+	}
+	closedir(dir);
+	return found;
+}
+
+static uint64_t mem_total_kib(void)
+{
+	char line[128];
+	unsigned long long kib = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) && sscanf(line, "MemTotal: %llu", &kib) != 1)
+		;
+	fclose(f);
+	ck_assert_uint_gt(kib, 0);
+	return kib;
+}
+
+#define MEMCG "/sys/fs/cgroup/ublkd-test-io"
+#define MEMCG_MAX "64M"
+#define PRESSURE_DISK SCRATCH "/disk"
+#define PRESSURE_MNT SCRATCH "/mnt"
+#define PRESSURE_TIMEOUT_S 240
+
+/*
+ * 12. Memory pressure: the daemon and a writer share a memory cgroup with memory.max = 64M; the
+ * writer puts twice the guest's RAM through ext4 on a file device whose backing file lies on
+ * the scratch disk. Writeback then needs the daemon while the cgroup reclaims; the writes
+ * complete, and fsync with them, within PRESSURE_TIMEOUT_S.
+ */
+START_TEST(test_memory_pressure)
+{
+	char disk[300];
+	uint64_t write_mib = 2 * mem_total_kib() / 1024;
+	int64_t start;
+	unsigned id;
+	int secs;
+
+	need_tools("mkfs.ext4 dd timeout");
+	need_modules("ext4");
+	ck_assert_msg(scratch_disk(disk, sizeof(disk)),
+		      "no scratch disk (serial ublkd-scratch): boot with vmrun.sh --scratch-disk");
+	sh_ok("mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 %s && mkdir "
+	      "-p " PRESSURE_DISK " " PRESSURE_MNT " && mount %s " PRESSURE_DISK,
+	      disk, disk);
+	sh_ok("mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup; "
+	      "echo +memory > /sys/fs/cgroup/cgroup.subtree_control && "
+	      "{ [ -d " MEMCG " ] || mkdir " MEMCG "; } && echo " MEMCG_MAX " > " MEMCG
+	      "/memory.max && echo 0 > " MEMCG "/memory.swap.max 2>/dev/null; true");
+	/* The daemon this add starts is in the cgroup too, with its buffers and page cache. */
+	sh_ok("echo $$ > " MEMCG "/cgroup.procs && exec %s add --backend file --path " PRESSURE_DISK
+	      "/backing.img --create --size %lluM --queues 1 --depth 32",
+	      ublkd_bin(), (unsigned long long)write_mib + 256);
+	ck_assert_msg(sscanf(sh_res.out, "/dev/ublkb%u", &id) == 1, "add printed \"%s\"",
+		      sh_res.out);
+	start = now_ms();
+	sh_ok("echo $$ > " MEMCG "/cgroup.procs && mkfs.ext4 -q -E lazy_itable_init=0,"
+	      "lazy_journal_init=0 /dev/ublkb%u && mount /dev/ublkb%u " PRESSURE_MNT
+	      " && timeout %d dd if=/dev/zero of=" PRESSURE_MNT "/fill bs=1M count=%llu "
+	      "conv=fsync status=none",
+	      id, id, PRESSURE_TIMEOUT_S, (unsigned long long)write_mib);
+	secs = (int)((now_ms() - start) / 1000);
+	fprintf(stderr, "memory_pressure: %llu MiB through ext4 in a %s cgroup in %d s\n",
+		(unsigned long long)write_mib, MEMCG_MAX, secs);
+	sh_ok("grep -E '^(oom_kill|oom) ' " MEMCG "/memory.events");
+	fprintf(stderr, "memory_pressure: memory.events: %s\n", sh_res.out);
+	sh_ok("umount " PRESSURE_MNT);
+	ublkd_del_ok(id);
+}
+END_TEST
+
 static TCase *add_tcase(Suite *s, const char *name)
 {
 	TCase *tc = tcase_create(name);
@@ -1039,5 +1275,8 @@ int main(void)
 	tcase_add_test(add_tcase(s, "memory_sparse_1t"), test_memory_sparse_1t);
 	tcase_add_loop_test(add_tcase(s, "file_discard"), test_file_discard, 0, 2);
 	tcase_add_test(add_tcase(s, "sigterm_in_flight"), test_sigterm_in_flight);
+	tcase_add_test(add_tcase(s, "io_flusher"), test_io_flusher);
+	tcase_add_test(add_tcase(s, "no_huge_pages"), test_no_huge_pages);
+	tcase_add_test(add_tcase(s, "memory_pressure"), test_memory_pressure);
 	return suite_main(s);
 }

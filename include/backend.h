@@ -40,6 +40,8 @@ enum backend_op {
 
 /* SQEs of a backend carry this bit in user_data, with the request's tag in the low 16 bits. */
 #define BACKEND_USER_DATA_BIT (1ULL << 63)
+/* A backend SQE whose CQE belongs to no request: tag 0xffff is past any queue's depth. */
+#define BACKEND_USER_DATA_NO_IO (BACKEND_USER_DATA_BIT | 0xffffULL)
 
 struct backend_io {
 	enum backend_op op;

@@ -21,5 +21,17 @@ extern const struct dev_kernel_ops dev_ublk_ops;
 void dev_ublk_build_params(const struct device *d, struct ublk_params *p);
 /* The CPU of set for queue q_id of nr_queues, spread evenly; -1 for an empty set. */
 int dev_ublk_queue_cpu(const cpu_set_t *set, unsigned q_id, unsigned nr_queues);
+/*
+ * 0 when every CPU of wanted (a device's cpus) is in allowed (the daemon's); otherwise -EINVAL
+ * and err names the first one that is not: "cpus: CPU 0 is not allowed for ublkd (allowed: 1)".
+ */
+int dev_ublk_check_cpus(const cpu_set_t *wanted, const cpu_set_t *allowed, char *err,
+			size_t err_bytes);
+/*
+ * The CPU of a queue without configured cpus: the first of the kernel's mapped CPUs that is
+ * allowed; when none is, the allowed CPUs spread over the queues. -1 for an empty allowed set.
+ */
+int dev_ublk_default_queue_cpu(const cpu_set_t *mapped, const cpu_set_t *allowed, unsigned q_id,
+			       unsigned nr_queues);
 
 #endif /* UBLKD_DEVICE_UBLK_H */

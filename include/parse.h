@@ -13,6 +13,8 @@
 
 /* Enough for any format_size_bytes() result: 20 digits of UINT64_MAX and a NUL. */
 #define SIZE_BYTES_STR_MAX 21
+/* Enough for any format_cpu_list() result: every other CPU of CPU_SETSIZE, with commas. */
+#define CPU_LIST_STR_MAX 4096
 
 /* Decimal bytes, optional suffix B, K/M/G/T or KiB/MiB/GiB/TiB (any case); -EINVAL, -ERANGE. */
 int parse_size_bytes(const char *text, uint64_t *bytes);
@@ -24,5 +26,8 @@ int parse_bool(const char *text, bool *value);
 int parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *value);
 /* Shortest exact form parse_size_bytes() reads back ("1G", "1536M", "4097"); cut like snprintf. */
 char *format_size_bytes(uint64_t bytes, char *buf, size_t buf_bytes);
+
+/* CPUs as ranges ("0-3,6"), the form parse_cpu_list() reads; cut at a whole item if too long. */
+char *format_cpu_list(const cpu_set_t *cpus, char *buf, size_t buf_bytes);
 
 #endif

@@ -79,6 +79,9 @@ void queue_stop(struct ublk_queue *q);
 /* user_data of the queue's own commands: tag in bits 0-15, ublk command number in 16-23. */
 #define QUEUE_USER_DATA_QUIT (1ULL << 62)
 
+/* Whether the queue thread's loop may end: nothing in the backend, nothing left to send. */
+bool queue_may_exit(const struct ublk_queue *q);
+
 /* Checks a descriptor against the device; 0, or the -errno to complete the request with. */
 int queue_check_desc(const struct queue_conf *conf, const struct ublksrv_io_desc *iod,
 		     struct backend_io *bio);

@@ -234,6 +234,17 @@ static inline void uring_prep_fsync(struct io_uring_sqe *sqe, int fd, unsigned f
 	sqe->fsync_flags = flags;
 }
 
+/*
+ * A pure timeout (no completion count) that expires after *ts. The kernel copies *ts while it
+ * consumes the SQE, so ts must stay valid until the SQE is submitted.
+ */
+static inline void uring_prep_timeout(struct io_uring_sqe *sqe,
+				      const struct io_uring_kernel_timespec *ts, unsigned flags)
+{
+	uring_prep_rw(IORING_OP_TIMEOUT, sqe, -1, ts, 1, 0);
+	sqe->timeout_flags = flags;
+}
+
 /* The kernel reads fallocate's length from addr and its mode from len. */
 static inline void uring_prep_fallocate(struct io_uring_sqe *sqe, int fd, int mode, uint64_t offset,
 					uint64_t len)

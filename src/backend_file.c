@@ -20,6 +20,11 @@
  *
  * Each request holds at most one SQE at a time, so a ring with an SQ entry for every tag in
  * flight always has room; backend_get_sqe() failing (-EBUSY) means the ring is too small.
+ *
+ * Test only: UBLKD_TEST_IO_DELAY_MS=N in the environment of the daemon when it opens the file
+ * holds every WRITE for N ms in the backend (an IORING_OP_TIMEOUT linked before the write), so
+ * that tests can stop a daemon with writes in flight. The timeout posts no CQE and takes the
+ * SQ slot of the tag's commit, which is never queued in the same turn.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +45,20 @@
 
 struct file_backend {
 	int fd;
+	/* UBLKD_TEST_IO_DELAY_MS; the kernel reads it when it consumes the timeout SQE */
+	struct io_uring_kernel_timespec write_delay;
 };
+
+/* The test-only delay of every write (see the top of the file); 0 without the variable. */
+static unsigned file_test_write_delay_ms(void)
+{
+	const char *text = getenv("UBLKD_TEST_IO_DELAY_MS");
+	uint32_t ms = 0;
+
+	if (text && parse_u32(text, 0, 60000, &ms) < 0)
+		log_msg(LOG_LEVEL_WARNING, "UBLKD_TEST_IO_DELAY_MS=%s: not 0-60000, ignored", text);
+	return ms;
+}
 
 /* conf's block size, or the smallest the backing store takes (min_bs, 0 when it has no say). */
 static int file_block_size(const struct dev_conf *conf, uint32_t min_bs, const char *what,
@@ -188,6 +206,7 @@ static int file_open(struct backend *be, const struct dev_conf *conf, char *err,
 	struct file_backend *f;
 	uint64_t size = 0;
 	uint32_t bs = 0;
+	unsigned delay_ms;
 	struct stat st;
 	int fd, ret;
 
@@ -229,6 +248,11 @@ static int file_open(struct backend *be, const struct dev_conf *conf, char *err,
 		goto fail;
 	}
 	f->fd = fd;
+	delay_ms = file_test_write_delay_ms();
+	f->write_delay = (struct io_uring_kernel_timespec){
+		.tv_sec = delay_ms / 1000,
+		.tv_nsec = (long long)(delay_ms % 1000) * 1000000,
+	};
 	be->priv = f;
 	be->size_bytes = size;
 	be->block_size = bs;
@@ -261,15 +285,37 @@ static int file_fallocate_mode(const struct backend_io *io)
 	return (punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE;
 }
 
+/*
+ * Test only: a timeout linked before io's next SQE, which then starts when it expires. It
+ * completes as a success (ETIME_SUCCESS), so the link holds and no CQE is posted; should it
+ * ever post one (cancelled), its user_data names no tag and the queue loop drops it.
+ */
+static int file_queue_delay(struct backend_queue *bq)
+{
+	const struct file_backend *f = bq->be->priv;
+	struct io_uring_sqe *sqe = backend_get_sqe(bq);
+
+	if (!sqe)
+		return -EBUSY;
+	uring_prep_timeout(sqe, &f->write_delay, IORING_TIMEOUT_ETIME_SUCCESS);
+	uring_sqe_set_flags(sqe, IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS);
+	uring_sqe_set_data64(sqe, BACKEND_USER_DATA_NO_IO);
+	return 0;
+}
+
 /* Queues the SQE for what is left of io. io->op is one of the five (file_submit() checked). */
 static int file_queue(struct backend_queue *bq, struct backend_io *io)
 {
 	const struct file_backend *f = bq->be->priv;
-	struct io_uring_sqe *sqe = backend_get_sqe(bq);
+	struct io_uring_sqe *sqe;
 	char *buf = (char *)io->buf + io->done_bytes;
 	uint32_t left = io->len_bytes - io->done_bytes;
 	uint64_t off = io->offset_bytes + io->done_bytes;
 
+	if (io->op == BACKEND_OP_WRITE && (f->write_delay.tv_sec || f->write_delay.tv_nsec) &&
+	    file_queue_delay(bq) < 0)
+		return -EBUSY;
+	sqe = backend_get_sqe(bq);
 	if (!sqe)
 		return -EBUSY;
 	switch (io->op) {

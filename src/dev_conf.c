@@ -328,27 +328,6 @@ int dev_conf_check(const struct dev_conf *c, char *err, size_t err_bytes)
 	return 0;
 }
 
-/* CPUs as ranges ("0-3,6"), the form parse_cpu_list() reads. */
-static int write_cpus(const cpu_set_t *cpus, FILE *out)
-{
-	const char *sep = "";
-
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		int last = cpu;
-
-		if (!CPU_ISSET(cpu, cpus))
-			continue;
-		while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, cpus))
-			last++;
-		if ((last == cpu ? fprintf(out, "%s%d", sep, cpu)
-				 : fprintf(out, "%s%d-%d", sep, cpu, last)) < 0)
-			return -EIO;
-		sep = ",";
-		cpu = last;
-	}
-	return 0;
-}
-
 /*
  * Quotes what would not read back bare: leading or trailing white space, a leading '"', and
  * '#', which after white space starts a comment. '"' and '\' are escaped inside quotes.
@@ -373,6 +352,7 @@ static int key_write(const struct dev_conf *c, const struct key_spec *spec, FILE
 {
 	const void *field = (const char *)c + spec->offset;
 	char size[SIZE_BYTES_STR_MAX];
+	char cpus[CPU_LIST_STR_MAX];
 
 	switch (spec->kind) {
 	case KIND_NAME:
@@ -390,7 +370,7 @@ static int key_write(const struct dev_conf *c, const struct key_spec *spec, FILE
 	case KIND_BOOL:
 		return fputs(*(const bool *)field ? "yes" : "no", out) < 0 ? -EIO : 0;
 	case KIND_CPUS:
-		return write_cpus(&c->cpus, out);
+		return fputs(format_cpu_list(&c->cpus, cpus, sizeof(cpus)), out) < 0 ? -EIO : 0;
 	}
 	return -EINVAL;
 }

@@ -17,7 +17,23 @@
 #include "device.h"
 #include "device_ublk.h"
 #include "holders.h"
+#include "parse.h"
 #include "queue.h"
+
+/*
+ * The CPUs ublkd may run on, read once as the process starts. taskset binds only the threads
+ * that exist; a queue thread may set its own affinity to any CPU its cpuset has, so asking later
+ * (and from a queue thread above all) would not tell what the user allowed. Written before
+ * main() runs and only read after.
+ */
+static cpu_set_t process_allowed_cpus;
+
+__attribute__((constructor)) static void read_process_allowed_cpus(void)
+{
+	/* More CPUs than a cpu_set_t holds: do not restrict what we cannot see. */
+	if (sched_getaffinity(0, sizeof(process_allowed_cpus), &process_allowed_cpus) < 0)
+		memset(&process_allowed_cpus, 0xff, sizeof(process_allowed_cpus));
+}
 
 /* A transport left STUCK by a timed-out command is replaced before the next command. */
 static int ctrl_usable(struct device *d)
@@ -57,8 +73,16 @@ static int ublk_add(struct device *d)
 		 */
 		.flags = DEV_UBLK_WANTED_FLAGS & d->features,
 	};
-	int ret = ctrl_usable(d);
+	int ret;
 
+	/* Before ADD_DEV: a CPU we may not use would fail only in the queue thread. */
+	if (d->conf.cpus_given) {
+		ret = dev_ublk_check_cpus(&d->conf.cpus, &process_allowed_cpus, d->err,
+					  sizeof(d->err));
+		if (ret < 0)
+			return ret;
+	}
+	ret = ctrl_usable(d);
 	if (ret < 0)
 		return ret;
 	ret = ublk_ctrl_add_dev(d->ctrl, &info);
@@ -138,7 +162,37 @@ int dev_ublk_queue_cpu(const cpu_set_t *set, unsigned q_id, unsigned nr_queues)
 	return -1;
 }
 
-/* The CPU queue q_id's thread runs on: from the config, or the first of the kernel's mapping. */
+int dev_ublk_check_cpus(const cpu_set_t *wanted, const cpu_set_t *allowed, char *err,
+			size_t err_bytes)
+{
+	char allowed_text[CPU_LIST_STR_MAX];
+
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, wanted) && !CPU_ISSET(cpu, allowed)) {
+			snprintf(err, err_bytes,
+				 "cpus: CPU %d is not allowed for ublkd (allowed: %s)", cpu,
+				 format_cpu_list(allowed, allowed_text, sizeof(allowed_text)));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int dev_ublk_default_queue_cpu(const cpu_set_t *mapped, const cpu_set_t *allowed, unsigned q_id,
+			       unsigned nr_queues)
+{
+	cpu_set_t usable;
+
+	CPU_AND(&usable, mapped, allowed);
+	if (CPU_COUNT(&usable))
+		return dev_ublk_queue_cpu(&usable, 0, 1);
+	return dev_ublk_queue_cpu(allowed, q_id, nr_queues);
+}
+
+/*
+ * The CPU queue q_id's thread runs on: from the config (checked by ublk_add), or the first
+ * allowed CPU of the kernel's mapping.
+ */
 static int ublk_queue_cpu(struct device *d, uint16_t q_id, int *cpu)
 {
 	cpu_set_t kernel_set;
@@ -151,7 +205,8 @@ static int ublk_queue_cpu(struct device *d, uint16_t q_id, int *cpu)
 	ret = ublk_ctrl_get_queue_affinity(d->ctrl, d->info.dev_id, q_id, &kernel_set);
 	if (ret < 0)
 		return ctrl_failed(d, "GET_QUEUE_AFFINITY", ret);
-	*cpu = dev_ublk_queue_cpu(&kernel_set, 0, 1);
+	*cpu = dev_ublk_default_queue_cpu(&kernel_set, &process_allowed_cpus, q_id,
+					  d->info.nr_hw_queues);
 	return 0;
 }
 

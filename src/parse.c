@@ -169,3 +169,28 @@ char *format_size_bytes(uint64_t bytes, char *buf, size_t buf_bytes)
 	snprintf(buf, buf_bytes, "%llu", (unsigned long long)bytes);
 	return buf;
 }
+
+char *format_cpu_list(const cpu_set_t *cpus, char *buf, size_t buf_bytes)
+{
+	size_t used = 0;
+
+	if (buf_bytes)
+		buf[0] = '\0';
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		int last = cpu, n;
+
+		if (!CPU_ISSET(cpu, cpus))
+			continue;
+		while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, cpus))
+			last++;
+		n = last == cpu
+			    ? snprintf(buf + used, buf_bytes - used, "%s%d", used ? "," : "", cpu)
+			    : snprintf(buf + used, buf_bytes - used, "%s%d-%d", used ? "," : "",
+				       cpu, last);
+		if (n < 0 || (size_t)n >= buf_bytes - used)
+			break;
+		used += (size_t)n;
+		cpu = last;
+	}
+	return buf;
+}

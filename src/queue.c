@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -212,6 +213,14 @@ static int queue_thread_setup(struct ublk_queue *q)
 
 	q->tid = gettid();
 	queue_name_thread(q);
+	/*
+	 * Reclaim run by this thread must not write pages back to a device it serves itself:
+	 * under memory pressure it would wait for its own I/O (the kernel's loop driver runs with
+	 * the same flag). Without CAP_SYS_RESOURCE the device still works, so it is a warning.
+	 */
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
+		log_msg(LOG_LEVEL_WARNING, "device %u queue %u: PR_SET_IO_FLUSHER: %s",
+			q->conf.dev_id, q->conf.q_id, strerror(errno));
 	if (q->conf.cpu >= 0) {
 		cpu_set_t set;
 
@@ -255,6 +264,19 @@ static int queue_thread_setup(struct ublk_queue *q)
 	return ret;
 }
 
+bool queue_may_exit(const struct ublk_queue *q)
+{
+	/*
+	 * Not before the backend is idle: its I/O in flight writes into buffers that go with the
+	 * thread. Not before every queued commit is sent either: a commit that never reaches the
+	 * kernel fails a request with EIO that the backend did complete.
+	 */
+	if (q->nr_in_backend || uring_sq_ready(&q->ring))
+		return false;
+	/* Then when every tag was aborted, or when we are told to go. */
+	return q->quitting || !q->nr_in_kernel;
+}
+
 static void *queue_thread(void *arg)
 {
 	struct ublk_queue *q = arg;
@@ -266,15 +288,16 @@ static void *queue_thread(void *arg)
 	if (ret < 0)
 		return NULL;
 
-	/*
-	 * Until every tag was aborted, or we are told to go; either way not before the backend
-	 * is idle, since its I/O in flight writes into buffers that go with the thread.
-	 */
-	while (q->nr_in_backend || (!q->quitting && q->nr_in_kernel)) {
+	while (!queue_may_exit(q)) {
+		/*
+		 * Quitting with the backend idle, only commits are left to send: their FETCH part
+		 * stays in the kernel, so nothing would come back to wait for.
+		 */
+		unsigned wait_nr = q->quitting && !q->nr_in_backend ? 0 : 1;
 		unsigned n;
 
 		/* One enter per turn: submits every commit and backend SQE queued last turn. */
-		ret = uring_submit_and_wait(&q->ring, 1);
+		ret = uring_submit_and_wait(&q->ring, wait_nr);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			log_msg(LOG_LEVEL_ERR, "device %u queue %u: io_uring_enter: %s",
 				q->conf.dev_id, q->conf.q_id, strerror(-ret));
@@ -337,6 +360,12 @@ int queue_start(struct ublk_queue *q, const struct queue_conf *conf)
 	q->bufs_bytes = buf_bytes * conf->depth;
 	q->bufs = mmap(NULL, q->bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		       0);
+	/*
+	 * Small pages only: a tag's first request would otherwise fault in a 2 MiB huge page under
+	 * THP=always, nearly 4x its 512 KiB, for every tag of every queue of every device.
+	 */
+	if (q->bufs != MAP_FAILED)
+		madvise(q->bufs, q->bufs_bytes, MADV_NOHUGEPAGE);
 	q->ios = calloc(conf->depth, sizeof(*q->ios));
 	q->quit_fd = eventfd(0, EFD_CLOEXEC);
 	if (q->bufs == MAP_FAILED || !q->ios || q->quit_fd < 0) {

@@ -139,6 +139,9 @@ run_vm_suites() { # ALIAS MODE SUITE...
 	if [ "$mode" = systemd ]; then
 		dir=$results/$rel-systemd
 		vm_opts=(--systemd --systemd-setup "$(printf '%q %q' "$checkout/tests/systemd/setup-guest.sh" "$build")")
+	else
+		# test_io's memory pressure test puts its backing file there, beyond the guest's RAM.
+		vm_opts=(--scratch-disk 3072)
 	fi
 	console=$dir/console.log
 	mkdir -p "$dir"

@@ -32,6 +32,7 @@ struct io_uring_sqe {
 	union {
 		int32_t rw_flags;
 		uint32_t fsync_flags;
+		uint32_t timeout_flags;
 		uint32_t uring_cmd_flags;
 		uint32_t op_flags;
 	};
@@ -135,6 +136,9 @@ enum io_uring_op {
 
 /* sqe->fsync_flags */
 #define IORING_FSYNC_DATASYNC (1U << 0)
+
+/* sqe->timeout_flags: an expired timeout completes as a success and keeps its links going */
+#define IORING_TIMEOUT_ETIME_SUCCESS (1U << 5)
 
 /* sqe->uring_cmd_flags */
 #define IORING_URING_CMD_FIXED (1U << 0)

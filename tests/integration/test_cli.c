@@ -1045,6 +1045,40 @@ START_TEST(test_queue_pinning)
 }
 END_TEST
 
+/*
+ * 6b: a daemon started under taskset -c 1 keeps every queue on CPU 1: default pinning falls
+ * back to the allowed CPUs when the kernel maps a queue to CPU 0, and --cpus 0 is refused with
+ * a message naming CPU 0. A thread may set its own affinity beyond what taskset gave the
+ * process, so only a daemon that remembers its allowed set passes.
+ */
+START_TEST(test_queue_pinning_taskset)
+{
+	cpu_set_t online;
+	unsigned id;
+	pid_t pid;
+
+	online_cpus(&online);
+	ck_assert_msg(CPU_ISSET(0, &online) && CPU_ISSET(1, &online),
+		      "this test needs CPUs 0 and 1 (the VM has 2)");
+	ck_assert_uint_eq(ublkd_daemon_pid(), 0);
+	/* The daemon this add starts inherits the affinity. */
+	run_sh(&r, "exec taskset -c 1 %s add --backend null --size 1M --queues 2", ublkd_bin());
+	ck_assert_msg(r.status == 0 && sscanf(r.out, "/dev/ublkb%u", &id) == 1,
+		      "taskset -c 1 ublkd add: %d: %s%s", r.status, r.out, r.err);
+	pid = ublkd_daemon_pid();
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(single_cpu_of(pid, id, 0), 1);
+	ck_assert_int_eq(single_cpu_of(pid, id, 1), 1);
+
+	run_ublkd(&r, "add", "--backend", "null", "--size", "1M", "--name", "cpu0", "--cpus", "0",
+		  NULL);
+	assert_refused(
+		"add --cpus 0 under taskset -c 1", 1, "ublkd: add \"cpu0\": ",
+		(const char *[]){ "cpus: CPU 0 is not allowed for ublkd (allowed: 1)", NULL });
+	ck_assert_uint_eq(kernel_ublk_devices(), 1);
+}
+END_TEST
+
 /* 7: help, version, and command lines that no command takes. */
 START_TEST(test_help_and_usage)
 {
@@ -1155,6 +1189,7 @@ int main(void)
 	add_test(s, "add_bad_command_line", test_add_bad_command_line);
 	add_test(s, "add_runtime_failures", test_add_runtime_failures);
 	add_test(s, "queue_pinning", test_queue_pinning);
+	add_test(s, "queue_pinning_taskset", test_queue_pinning_taskset);
 	add_test(s, "help", test_help_and_usage);
 	status = suite_main(s);
 	run_sh(&r, "rm -rf '%s'", suite_tmp);

@@ -292,6 +292,8 @@ static void io_clean(void)
 		umount2(SCRATCH, MNT_DETACH);
 	if (rmdir(SCRATCH) < 0 && errno != ENOENT)
 		run_sh(&r, "rm -rf " SCRATCH);
+	/* test_memory_pressure's cgroup, empty once its daemon is gone */
+	rmdir("/sys/fs/cgroup/ublkd-test-io");
 }
 
 static void setup(void)
@@ -422,54 +424,37 @@ static const struct fio_case null_cases[] = {
 
 #define FIO_MAX_QUEUES 2
 
-/* Context switches so far of the daemon's thread for queue q of device id ("ublkIDqQ"). */
-static uint64_t queue_thread_switches(pid_t pid, unsigned id, unsigned q)
+/*
+ * Queue q of /dev/ublkbID serves I/O: a direct read issued from a CPU the kernel maps to hctx q
+ * goes to queue q's thread and no other, so the disk counting it proves that thread served it.
+ */
+static void assert_queue_serves(unsigned id, unsigned q)
 {
-	char dir_path[64], want[16], path[400], line[128];
-	unsigned long long n, sum = 0;
-	bool found = false;
-	struct dirent *e;
-	DIR *dir;
+	char name[16], attr[32], cpus[64];
+	uint64_t before, after;
+	int cpu;
 
-	snprintf(dir_path, sizeof(dir_path), "/proc/%d/task", pid);
-	snprintf(want, sizeof(want), "ublk%uq%u\n", id, q);
-	dir = opendir(dir_path);
-	ck_assert_msg(dir, "%s: %s", dir_path, strerror(errno));
-	while (!found && (e = readdir(dir))) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/%s/comm", dir_path, e->d_name);
-		f = fopen(path, "r");
-		found = f && fgets(line, sizeof(line), f) && !strcmp(line, want);
-		if (f)
-			fclose(f);
-		if (!found)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/status", dir_path, e->d_name);
-		f = fopen(path, "r");
-		ck_assert_msg(f, "%s: %s", path, strerror(errno));
-		while (fgets(line, sizeof(line), f)) {
-			if (sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 ||
-			    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
-				sum += n;
-		}
-		fclose(f);
-	}
-	closedir(dir);
-	ck_assert_msg(found, "daemon %d has no thread %.*s", pid, (int)strlen(want) - 1, want);
-	return sum;
+	snprintf(name, sizeof(name), "ublkb%u", id);
+	snprintf(attr, sizeof(attr), "mq/%u/cpu_list", q);
+	sysfs_attr(name, attr, cpus, sizeof(cpus));
+	ck_assert_msg(sscanf(cpus, "%d", &cpu) == 1, "%s: \"%s\"", attr, cpus);
+	before = disk_stat(name, 3);
+	sh_ok("taskset -c %d dd if=/dev/%s of=/dev/null bs=4k count=16 iflag=direct status=none",
+	      cpu, name);
+	after = disk_stat(name, 3);
+	ck_assert_msg(after - before == 16 * 8,
+		      "queue %u (CPU %d): the disk read %llu sectors, not 128", q, cpu,
+		      (unsigned long long)(after - before));
 }
 
 /*
- * Adds c's device and runs fio on it (fio_run()). Each queue's thread must have woken to serve
- * some of it: with two queues, both took requests.
+ * Adds c's device and runs fio on it (fio_run()). Then each queue must serve a read of its own
+ * (assert_queue_serves()): with two queues, both took requests.
  */
 static unsigned fio_case_run(const struct fio_case *c, const char *job_opts, struct fio_totals *t)
 {
-	uint64_t before[FIO_MAX_QUEUES], after;
 	char queues[16];
 	unsigned id;
-	pid_t pid;
 
 	ck_assert_uint_le(c->queues, FIO_MAX_QUEUES);
 	snprintf(queues, sizeof(queues), "%u", c->queues);
@@ -481,17 +466,9 @@ static unsigned fio_case_run(const struct fio_case *c, const char *job_opts, str
 		id = ublkd_add_ok("--backend", c->backend, "--size", FIO_DEV_SIZE, "--queues",
 				  queues, "--block-size", "512", NULL);
 	ck_assert_uint_eq(disk_queues(id), c->queues);
-	pid = ublkd_daemon_pid();
-	ck_assert_int_gt(pid, 0);
-	for (unsigned q = 0; q < c->queues; q++)
-		before[q] = queue_thread_switches(pid, id, q);
 	fio_run(id, c->iodepth, job_opts, t);
-	for (unsigned q = 0; q < c->queues; q++) {
-		after = queue_thread_switches(pid, id, q);
-		fprintf(stderr, "queue %u thread: %llu context switches\n", q,
-			(unsigned long long)(after - before[q]));
-		ck_assert_msg(after >= before[q] + 4, "queue %u's thread slept through fio", q);
-	}
+	for (unsigned q = 0; q < c->queues; q++)
+		assert_queue_serves(id, q);
 	return id;
 }
 
@@ -505,7 +482,7 @@ START_TEST(test_fio_verify)
 	struct fio_totals t;
 	unsigned id;
 
-	need_tools("fio python3");
+	need_tools("fio python3 taskset");
 	fprintf(stderr, "fio_verify: %s backend, %u queues, iodepth %u\n", c->backend, c->queues,
 		c->iodepth);
 	id = fio_case_run(c, "--rw=randwrite --verify=crc32c --do_verify=1", &t);
@@ -530,7 +507,7 @@ START_TEST(test_fio_null)
 	struct fio_totals t;
 	unsigned id;
 
-	need_tools("fio python3");
+	need_tools("fio python3 taskset");
 	fprintf(stderr, "fio_null: %u queues, iodepth %u\n", c->queues, c->iodepth);
 	id = fio_case_run(c, "--rw=randrw", &t);
 	ck_assert_uint_eq(t.read_bytes + t.write_bytes, FIO_JOBS * FIO_JOB_MIB * MIB);
@@ -873,16 +850,6 @@ START_TEST(test_file_discard)
 }
 END_TEST
 
-/* Block i of the SIGTERM test: "ublkd-io block I\n" over and over, as yes(1) writes it. */
-static void block_pattern(unsigned i, char *buf, size_t len)
-{
-	char unit[32];
-	size_t n = (size_t)snprintf(unit, sizeof(unit), "ublkd-io block %u\n", i);
-
-	for (size_t off = 0; off < len; off += n)
-		memcpy(buf + off, unit, len - off < n ? len - off : n);
-}
-
 /* Gone, or a zombie nobody reaped yet. */
 static bool process_gone(pid_t pid)
 {
@@ -901,54 +868,88 @@ static bool process_gone(pid_t pid)
 	return state == 'Z';
 }
 
-#define SIGTERM_BLOCKS 16384 /* 64M of 4K blocks */
-#define SIGTERM_LOG SCRATCH "/written"
+#define SIGTERM_DEV_MIB 64
+#define SIGTERM_BLOCK 4096
+#define SIGTERM_DELAY_MS "200"	    /* each write waits this long in the backend */
+#define SIGTERM_PATTERN 0x75626c6bU /* "ublk", fio's --buffer_pattern for every block */
+#define SIGTERM_LAT_LOG SCRATCH "/sigterm_lat.1.log"
+
+static int64_t realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether buf (one block) holds nothing but SIGTERM_PATTERN, as fio wrote it (big-endian). */
+static bool sigterm_block_written(const unsigned char *buf)
+{
+	static const unsigned char unit[4] = { 0x75, 0x62, 0x6c, 0x6b };
+
+	for (size_t off = 0; off < SIGTERM_BLOCK; off += 4)
+		if (memcmp(buf + off, unit, 4))
+			return false;
+	return true;
+}
 
 /*
- * 7. SIGTERM with writes in flight: the daemon stops and deletes its device and exits 0 within
- * a minute, and every write that completed before is in the file. The writer is one dd per
- * 4K block, each block's content its own, logging the block once dd returned success; it ends
- * at its first failed write (the device went away), or after the whole device.
+ * 7. SIGTERM with writes in flight: fio writes the device in order at queue depth 32 while the
+ * file backend holds each write for SIGTERM_DELAY_MS (the test-only UBLKD_TEST_IO_DELAY_MS), so
+ * SIGTERM always meets 32 writes in the backend. The daemon stops and deletes its device and
+ * exits 0; writes that completed after the SIGTERM (fio's latency log, in wall-clock ms, with
+ * offsets) prove they were in flight. Every block fio saw completed is in the file, and every
+ * block in the file was reported completed: a write the backend did but reported as failed
+ * would be in the file only.
  */
 START_TEST(test_sigterm_in_flight)
 {
 	const char *img = SCRATCH "/sigterm.img";
-	char path[4096], line[64], want[4096], got[4096], cmd[1024];
-	int64_t deadline;
+	static unsigned char logged[SIGTERM_DEV_MIB * MIB / SIGTERM_BLOCK];
+	unsigned char block[SIGTERM_BLOCK];
+	unsigned long long t_ms, lat, offset;
+	unsigned id, ddir, bs, nr_logged = 0, nr_after = 0, nr_in_file = 0;
+	char path[4096], line[256], name[16];
+	int64_t deadline, sigterm_ms;
 	pid_t daemon, writer, waited;
-	struct stat st;
-	unsigned id, logged = 0, n;
 	int status = 0, fd;
+	struct stat st;
 	FILE *f;
 
-	need_tools("dd yes head");
-	id = ublkd_add_ok("--backend", "file", "--path", img, "--create", "--size", "64M", NULL);
+	need_tools("fio");
+	/* The daemon this add starts inherits the variable. */
+	setenv("UBLKD_TEST_IO_DELAY_MS", SIGTERM_DELAY_MS, 1);
+	id = ublkd_add_ok("--backend", "file", "--path", img, "--create", "--size", "64M",
+			  "--queues", "1", "--depth", "64", NULL);
+	unsetenv("UBLKD_TEST_IO_DELAY_MS");
 	daemon = ublkd_daemon_pid();
 	ck_assert_int_gt(daemon, 0);
+	snprintf(name, sizeof(name), "ublkb%u", id);
 
-	snprintf(cmd, sizeof(cmd),
-		 "i=0; while [ $i -lt %u ]; do "
-		 "yes \"ublkd-io block $i\" | head -c 4096 | dd of=/dev/ublkb%u bs=4096 count=1 "
-		 "seek=$i iflag=fullblock oflag=direct conv=nocreat,notrunc status=none "
-		 "2>/dev/null || exit 3; echo $i >> " SIGTERM_LOG "; i=$((i + 1)); done",
-		 SIGTERM_BLOCKS, id);
+	snprintf(sh_cmd, sizeof(sh_cmd),
+		 "exec fio --name=sigterm --filename=/dev/%s --ioengine=io_uring --direct=1 "
+		 "--rw=write --bs=%u --iodepth=32 --size=%uM --buffer_pattern=0x%08x "
+		 "--write_lat_log=" SCRATCH "/sigterm --log_offset=1 --log_unix_epoch=1 "
+		 "--output=" SCRATCH "/fio.out",
+		 name, SIGTERM_BLOCK, SIGTERM_DEV_MIB, SIGTERM_PATTERN);
 	writer = fork();
 	ck_assert_int_ge(writer, 0);
 	if (writer == 0) {
 		setpgid(0, 0);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		execl("/bin/sh", "sh", "-c", sh_cmd, (char *)NULL);
 		_exit(127);
 	}
 	setpgid(writer, writer);
 	sigterm_writer = writer;
+	/* A few rounds of 32 writes done, so fio runs at full depth. */
 	deadline = now_ms() + 60000;
-	while (count_lines(SIGTERM_LOG) < 3 && now_ms() < deadline)
+	while (disk_stat(name, 7) < 3 * 32 * SIGTERM_BLOCK / 512 && now_ms() < deadline)
 		sleep_ms(50);
-	ck_assert_msg(count_lines(SIGTERM_LOG) >= 3, "the writer wrote %u blocks in 60 s",
-		      count_lines(SIGTERM_LOG));
-	sleep_ms(1000);
+	ck_assert_msg(disk_stat(name, 7) >= 3 * 32 * SIGTERM_BLOCK / 512,
+		      "fio wrote %llu sectors in 60 s", (unsigned long long)disk_stat(name, 7));
 	ck_assert_msg(waitpid(writer, &status, WNOHANG) == 0,
-		      "the writer ended before SIGTERM (status 0x%x)", status);
+		      "fio ended before SIGTERM (status 0x%x)", status);
+	sigterm_ms = realtime_ms();
 	ck_assert_int_eq(kill(daemon, SIGTERM), 0);
 
 	deadline = now_ms() + 60000;
@@ -958,38 +959,296 @@ START_TEST(test_sigterm_in_flight)
 	ipc_run_path(path, sizeof(path), "ublkd.pid");
 	ck_assert_msg(access(path, F_OK) < 0, "%s is still there", path);
 	ck_assert_uint_eq(kernel_ublk_devices(), 0);
-	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
+	snprintf(path, sizeof(path), "/dev/%s", name);
 	ck_assert_msg(stat(path, &st) < 0 && errno == ENOENT, "%s is still there", path);
 
 	deadline = now_ms() + 30000;
 	while ((waited = waitpid(writer, &status, WNOHANG)) == 0 && now_ms() < deadline)
 		sleep_ms(50);
-	ck_assert_msg(waited == writer, "the writer did not stop after its device went away");
+	ck_assert_msg(waited == writer, "fio did not stop after its device went away");
 	sigterm_writer = 0;
-	/* 3: it was still writing when the device went, so the signal met I/O in flight. */
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 3,
-		      "writer status 0x%x: it did not see its device go", status);
+	/* Not 0: it was still writing when the device went. */
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+		      "fio status 0x%x: it did not see its device go", status);
 
 	ipc_run_path(path, sizeof(path), "ublkd.log");
 	snprintf(line, sizeof(line), "ublkd[%d]: exiting with status 0", daemon);
 	sh_ok("grep -qxF '%s' %s", line, path);
 
-	fd = open(img, O_RDONLY);
-	ck_assert_msg(fd >= 0, "%s: %s", img, strerror(errno));
-	f = fopen(SIGTERM_LOG, "r");
-	ck_assert_ptr_nonnull(f);
-	while (fscanf(f, "%u", &n) == 1) {
-		block_pattern(n, want, sizeof(want));
-		ck_assert_int_eq(pread(fd, got, sizeof(got), (off_t)n * 4096),
-				 (ssize_t)sizeof(got));
-		ck_assert_msg(!memcmp(got, want, sizeof(got)),
-			      "block %u was written before SIGTERM but is not in the file", n);
-		logged++;
+	/* "time, latency, ddir, bs, offset, ...": time in Unix ms, at completion. */
+	f = fopen(SIGTERM_LAT_LOG, "r");
+	ck_assert_msg(f, SIGTERM_LAT_LOG ": %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		ck_assert_msg(sscanf(line, "%llu, %llu, %u, %u, %llu", &t_ms, &lat, &ddir, &bs,
+				     &offset) == 5,
+			      "fio log line: %s", line);
+		ck_assert_msg(ddir == 1 && bs == SIGTERM_BLOCK && offset % SIGTERM_BLOCK == 0 &&
+				      offset < SIGTERM_DEV_MIB * MIB,
+			      "fio log line: %s", line);
+		logged[offset / SIGTERM_BLOCK] = 1;
+		nr_logged++;
+		nr_after += (int64_t)t_ms > sigterm_ms;
 	}
 	fclose(f);
+	fprintf(stderr, "sigterm_in_flight: %u writes completed, %u of them after SIGTERM\n",
+		nr_logged, nr_after);
+	ck_assert_msg(nr_after > 0, "no write completed after SIGTERM: none was in flight");
+
+	fd = open(img, O_RDONLY);
+	ck_assert_msg(fd >= 0, "%s: %s", img, strerror(errno));
+	for (unsigned i = 0; i < sizeof(logged); i++) {
+		bool written;
+
+		ck_assert_int_eq(pread(fd, block, sizeof(block), (off_t)i * SIGTERM_BLOCK),
+				 (ssize_t)sizeof(block));
+		written = sigterm_block_written(block);
+		ck_assert_msg(!logged[i] || written,
+			      "block %u: fio saw its write complete, the file does not have it", i);
+		ck_assert_msg(logged[i] || written || !block[0],
+			      "block %u: neither zeroes nor what fio wrote", i);
+		ck_assert_msg(!written || logged[i],
+			      "block %u is in the file, but fio saw its write fail", i);
+		nr_in_file += written;
+	}
 	close(fd);
-	fprintf(stderr, "sigterm_in_flight: %u blocks written and found in the file\n", logged);
-	ck_assert_uint_ge(logged, 3);
+	ck_assert_uint_eq(nr_in_file, nr_logged);
+}
+END_TEST
+
+/* The queue threads of device id in daemon pid ("ublkIDqQ"): their tids, up to max. */
+static unsigned queue_thread_tids(pid_t pid, unsigned id, pid_t *tids, unsigned max)
+{
+	char dir_path[64], prefix[16], path[400], comm[32];
+	unsigned n = 0, q;
+	struct dirent *e;
+	DIR *dir;
+
+	snprintf(dir_path, sizeof(dir_path), "/proc/%d/task", pid);
+	snprintf(prefix, sizeof(prefix), "ublk%uq", id);
+	dir = opendir(dir_path);
+	ck_assert_msg(dir, "%s: %s", dir_path, strerror(errno));
+	while ((e = readdir(dir)) && n < max) {
+		FILE *f;
+		bool match;
+
+		snprintf(path, sizeof(path), "%s/%s/comm", dir_path, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		match = fgets(comm, sizeof(comm), f) && !strncmp(comm, prefix, strlen(prefix)) &&
+			sscanf(comm + strlen(prefix), "%u", &q) == 1;
+		fclose(f);
+		if (match)
+			tids[n++] = (pid_t)atoi(e->d_name);
+	}
+	closedir(dir);
+	return n;
+}
+
+/* The flags (9th field) of /proc/PID/task/TID/stat: the kernel's PF_* of the thread. */
+static unsigned long thread_flags(pid_t pid, pid_t tid)
+{
+	char path[64], text[1024], *after_comm;
+	unsigned long flags;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	/* The name may hold spaces and parentheses: the fields start after the last ')'. */
+	after_comm = strrchr(text, ')');
+	ck_assert_msg(after_comm, "%s: %s", path, text);
+	ck_assert_msg(sscanf(after_comm + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1, "%s: %s",
+		      path, text);
+	return flags;
+}
+
+#define PF_MEMALLOC_NOIO 0x00080000UL
+
+/*
+ * 10. Queue threads are IO flushers (PR_SET_IO_FLUSHER): memory reclaim they run never waits on
+ * I/O, which could be I/O of their own device.
+ */
+START_TEST(test_io_flusher)
+{
+	pid_t tids[4], pid;
+	unsigned id, n;
+
+	id = ublkd_add_ok("--backend", "null", "--size", "16M", "--queues", "2", NULL);
+	pid = ublkd_daemon_pid();
+	ck_assert_int_gt(pid, 0);
+	n = queue_thread_tids(pid, id, tids, 4);
+	ck_assert_uint_eq(n, 2);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned long flags = thread_flags(pid, tids[i]);
+
+		ck_assert_msg(flags & PF_MEMALLOC_NOIO,
+			      "queue thread %d: flags 0x%lx lack PF_MEMALLOC_NOIO (0x%lx)", tids[i],
+			      flags, PF_MEMALLOC_NOIO);
+	}
+}
+END_TEST
+
+/* A "Key:   N kB" line of /proc/PID/smaps_rollup, in KiB. */
+static uint64_t smaps_rollup_kib(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	unsigned long long kib;
+	size_t len = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, len) && line[len] == ':' &&
+		    sscanf(line + len + 1, "%llu", &kib) == 1) {
+			fclose(f);
+			return kib;
+		}
+	}
+	fclose(f);
+	ck_abort_msg("%s: no %s", path, key);
+	return 0;
+}
+
+#define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+#define THP_DEVICES 8
+#define THP_RSS_GROWTH_MAX_KIB (32 * 1024)
+
+/*
+ * 11. Tag buffers take no transparent huge pages (MADV_NOHUGEPAGE), even with THP=always
+ * (Debian's default): 4k random I/O at depth 32 on 8 devices leaves AnonHugePages at 0 and the
+ * daemon's RSS grows by less than 32 MiB. With huge pages, each first touch of a tag's buffer
+ * faults in 2 MiB: 8 devices x 32 tags would add up to 512 MiB.
+ */
+START_TEST(test_no_huge_pages)
+{
+	char jobs[2048] = "";
+	uint64_t rss0, rss1, huge;
+	unsigned ids[THP_DEVICES];
+	pid_t pid;
+
+	need_tools("fio");
+	write_text_file(THP_ENABLED, "always\n");
+	for (unsigned i = 0; i < THP_DEVICES; i++)
+		ids[i] = ublkd_add_ok("--backend", "null", "--size", "64M", "--queues", "1", NULL);
+	pid = ublkd_daemon_pid();
+	ck_assert_int_gt(pid, 0);
+	rss0 = proc_rss_kib(pid);
+	for (unsigned i = 0; i < THP_DEVICES; i++)
+		snprintf(jobs + strlen(jobs), sizeof(jobs) - strlen(jobs),
+			 " --name=d%u --filename=/dev/ublkb%u", i, ids[i]);
+	sh_ok("fio --ioengine=io_uring --direct=1 --rw=randrw --bs=4k --iodepth=32 --time_based "
+	      "--runtime=4 --output=" SCRATCH "/fio.out%s",
+	      jobs);
+	rss1 = proc_rss_kib(pid);
+	huge = smaps_rollup_kib(pid, "AnonHugePages");
+	fprintf(stderr, "no_huge_pages: RSS %llu -> %llu KiB, AnonHugePages %llu KiB\n",
+		(unsigned long long)rss0, (unsigned long long)rss1, (unsigned long long)huge);
+	ck_assert_msg(huge == 0, "the daemon has %llu KiB of huge pages", (unsigned long long)huge);
+	ck_assert_msg(rss1 < rss0 + THP_RSS_GROWTH_MAX_KIB, "RSS grew from %llu to %llu KiB",
+		      (unsigned long long)rss0, (unsigned long long)rss1);
+}
+END_TEST
+
+/* The disk vmrun.sh --scratch-disk attaches ("/dev/vda"), found by its serial. */
+static bool scratch_disk(char *dev, size_t len)
+{
+	char path[300], serial[64];
+	struct dirent *e;
+	bool found = false;
+	DIR *dir = opendir("/sys/block");
+
+	ck_assert_ptr_nonnull(dir);
+	while (!found && (e = readdir(dir))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/block/%s/serial", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		found = fgets(serial, sizeof(serial), f) && !strncmp(serial, "ublkd-scratch", 13);
+		fclose(f);
+		if (found)
+			snprintf(dev, len, "/dev/%s", e->d_name);
+	}
+	closedir(dir);
+	return found;
+}
+
+static uint64_t mem_total_kib(void)
+{
+	char line[128];
+	unsigned long long kib = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) && sscanf(line, "MemTotal: %llu", &kib) != 1)
+		;
+	fclose(f);
+	ck_assert_uint_gt(kib, 0);
+	return kib;
+}
+
+#define MEMCG "/sys/fs/cgroup/ublkd-test-io"
+#define MEMCG_MAX "256M"
+#define PRESSURE_DISK SCRATCH "/disk"
+#define PRESSURE_MNT SCRATCH "/mnt"
+#define PRESSURE_TIMEOUT_S 240
+
+/*
+ * 12. Memory pressure: a writer in a memory cgroup with memory.max = 256M puts the guest's RAM
+ * through ext4 on a file device whose backing file lies on the scratch disk, so the page
+ * cache of both cannot hold it. Reclaim of the cgroup then waits on writeback that needs the
+ * daemon; the writes complete, and fsync with them, within PRESSURE_TIMEOUT_S. (64M: dd is
+ * OOM-killed within seconds under TCG even on the kernel's own loop device.)
+ */
+START_TEST(test_memory_pressure)
+{
+	char disk[300], size[32];
+	/* 2x RAM took 129 s under TCG; RAM once is still 4x the cgroup's limit. */
+	uint64_t write_mib = mem_total_kib() / 1024;
+	int64_t start;
+	unsigned id;
+	int secs;
+
+	need_tools("mkfs.ext4 dd timeout");
+	need_modules("ext4");
+	ck_assert_msg(scratch_disk(disk, sizeof(disk)),
+		      "no scratch disk (serial ublkd-scratch): boot with vmrun.sh --scratch-disk");
+	sh_ok("mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 %s && mkdir "
+	      "-p " PRESSURE_DISK " " PRESSURE_MNT " && mount %s " PRESSURE_DISK,
+	      disk, disk);
+	sh_ok("mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup; "
+	      "echo \"+memory +io\" > /sys/fs/cgroup/cgroup.subtree_control && "
+	      "{ [ -d " MEMCG " ] || mkdir " MEMCG "; } && echo " MEMCG_MAX " > " MEMCG
+	      "/memory.max && echo 0 > " MEMCG "/memory.swap.max 2>/dev/null; true");
+	/*
+	 * The daemon stays outside, like a system service: in the writer's cgroup the OOM killer
+	 * picks it once the cgroup is full of dirty pages only the daemon can clean. Depth 16:
+	 * at 128, 128 writes of 512 KiB under writeback pin all of the 64M, and reclaim gives up.
+	 */
+	snprintf(size, sizeof(size), "%lluM", (unsigned long long)write_mib + 256);
+	id = ublkd_add_ok("--backend", "file", "--path", PRESSURE_DISK "/backing.img", "--create",
+			  "--size", size, "--queues", "1", "--depth", "16", NULL);
+	start = now_ms();
+	sh_ok("echo $$ > " MEMCG "/cgroup.procs && mkfs.ext4 -q -E lazy_itable_init=0,"
+	      "lazy_journal_init=0 /dev/ublkb%u && mount /dev/ublkb%u " PRESSURE_MNT
+	      " && timeout %d dd if=/dev/zero of=" PRESSURE_MNT "/fill bs=1M count=%llu "
+	      "conv=fsync status=none",
+	      id, id, PRESSURE_TIMEOUT_S, (unsigned long long)write_mib);
+	secs = (int)((now_ms() - start) / 1000);
+	fprintf(stderr, "memory_pressure: %llu MiB through ext4 in a %s cgroup in %d s\n",
+		(unsigned long long)write_mib, MEMCG_MAX, secs);
+	sh_ok("grep -E '^(oom_kill|oom) ' " MEMCG "/memory.events");
+	fprintf(stderr, "memory_pressure: memory.events: %s\n", sh_res.out);
+	sh_ok("umount " PRESSURE_MNT);
+	ublkd_del_ok(id);
 }
 END_TEST
 
@@ -1020,5 +1279,8 @@ int main(void)
 	tcase_add_test(add_tcase(s, "memory_sparse_1t"), test_memory_sparse_1t);
 	tcase_add_loop_test(add_tcase(s, "file_discard"), test_file_discard, 0, 2);
 	tcase_add_test(add_tcase(s, "sigterm_in_flight"), test_sigterm_in_flight);
+	tcase_add_test(add_tcase(s, "io_flusher"), test_io_flusher);
+	tcase_add_test(add_tcase(s, "no_huge_pages"), test_no_huge_pages);
+	tcase_add_test(add_tcase(s, "memory_pressure"), test_memory_pressure);
 	return suite_main(s);
 }

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * The pure parts of the data and control plane, without a kernel: every descriptor the queue
- * accepts or refuses, the SET_PARAMS built from a backend, and how queues spread over CPUs.
+ * accepts or refuses, the SET_PARAMS built from a backend, how queues spread over the CPUs
+ * the daemon may use, and when a queue thread may end.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "../common/suite_main.h"
 #include "device_ublk.h"
+#include "parse.h"
 #include "queue.h"
+#include "uring.h"
 
 #define DEV_SECTORS 2048ULL /* 1 MiB */
 #define BUF_BYTES (64U * 1024)
@@ -172,6 +175,102 @@ START_TEST(test_queue_cpu_spread)
 }
 END_TEST
 
+static cpu_set_t cpus_of(const char *list)
+{
+	cpu_set_t set;
+
+	ck_assert_int_eq(parse_cpu_list(list, &set), 0);
+	return set;
+}
+
+START_TEST(test_check_cpus)
+{
+	cpu_set_t allowed = cpus_of("1,3-5"), wanted;
+	char err[128] = "";
+
+	wanted = cpus_of("1,4");
+	ck_assert_int_eq(dev_ublk_check_cpus(&wanted, &allowed, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	wanted = cpus_of("0-1");
+	ck_assert_int_eq(dev_ublk_check_cpus(&wanted, &allowed, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "cpus: CPU 0 is not allowed for ublkd (allowed: 1,3-5)");
+	wanted = cpus_of("3-6");
+	ck_assert_int_eq(dev_ublk_check_cpus(&wanted, &allowed, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "cpus: CPU 6 is not allowed for ublkd (allowed: 1,3-5)");
+}
+END_TEST
+
+START_TEST(test_default_queue_cpu)
+{
+	cpu_set_t all = cpus_of("0-3"), only_1 = cpus_of("1"), odd = cpus_of("1,3");
+	cpu_set_t mapped_0 = cpus_of("0"), mapped_23 = cpus_of("2-3");
+
+	/* The kernel's mapping where it is allowed: its first allowed CPU. */
+	ck_assert_int_eq(dev_ublk_default_queue_cpu(&mapped_0, &all, 0, 2), 0);
+	ck_assert_int_eq(dev_ublk_default_queue_cpu(&mapped_23, &all, 1, 2), 2);
+	ck_assert_int_eq(dev_ublk_default_queue_cpu(&mapped_23, &odd, 1, 2), 3);
+	/* taskset -c 1: every queue on CPU 1, whatever the kernel mapped. */
+	ck_assert_int_eq(dev_ublk_default_queue_cpu(&mapped_0, &only_1, 0, 2), 1);
+	ck_assert_int_eq(dev_ublk_default_queue_cpu(&mapped_23, &only_1, 1, 2), 1);
+	/* None of the mapping allowed: the allowed CPUs, spread over the queues. */
+	ck_assert_int_eq(dev_ublk_default_queue_cpu(&mapped_0, &odd, 0, 2), 1);
+	ck_assert_int_eq(dev_ublk_default_queue_cpu(&mapped_0, &odd, 1, 2), 3);
+}
+END_TEST
+
+START_TEST(test_format_cpu_list)
+{
+	cpu_set_t set = cpus_of("0-3,6,8-9");
+	char text[CPU_LIST_STR_MAX], small[6];
+
+	ck_assert_str_eq(format_cpu_list(&set, text, sizeof(text)), "0-3,6,8-9");
+	/* Cut at a whole item, never in the middle of a range. */
+	ck_assert_str_eq(format_cpu_list(&set, small, sizeof(small)), "0-3,6");
+	CPU_ZERO(&set);
+	ck_assert_str_eq(format_cpu_list(&set, text, sizeof(text)), "");
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu += 2)
+		CPU_SET(cpu, &set);
+	format_cpu_list(&set, text, sizeof(text));
+	ck_assert(strlen(text) > 2000);
+	ck_assert_str_eq(text + strlen(text) - 5, ",1022");
+}
+END_TEST
+
+/*
+ * The last turn of a quitting queue: the backend finished its last request, whose commit is
+ * queued but not sent. Ending there would close the ring on it, and the kernel would fail a
+ * write that is on disk with EIO; the thread must send it first.
+ */
+START_TEST(test_queue_exit_sends_commits)
+{
+	struct ublk_queue q;
+	struct io_uring_sqe *sqe;
+
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(uring_init_simple(&q.ring, 8, 0), 0);
+	q.quitting = true;
+	q.nr_in_kernel = 4;
+	q.nr_in_backend = 1;
+	ck_assert(!queue_may_exit(&q));
+
+	/* The backend's last completion: its commit is queued, the backend is idle. */
+	sqe = uring_get_sqe(&q.ring);
+	ck_assert_ptr_nonnull(sqe);
+	uring_prep_nop(sqe);
+	q.nr_in_backend = 0;
+	ck_assert_msg(!queue_may_exit(&q), "the queue would end with a commit not sent");
+	ck_assert_int_eq(uring_submit(&q.ring), 1);
+	ck_assert(queue_may_exit(&q));
+
+	/* Not quitting: on while any tag is in the kernel. */
+	q.quitting = false;
+	ck_assert(!queue_may_exit(&q));
+	q.nr_in_kernel = 0;
+	ck_assert(queue_may_exit(&q));
+	uring_exit(&q.ring);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dataplane");
@@ -183,6 +282,10 @@ int main(void)
 	tcase_add_test(tc, test_params_file);
 	tcase_add_test(tc, test_params_no_discard);
 	tcase_add_test(tc, test_queue_cpu_spread);
+	tcase_add_test(tc, test_check_cpus);
+	tcase_add_test(tc, test_default_queue_cpu);
+	tcase_add_test(tc, test_format_cpu_list);
+	tcase_add_test(tc, test_queue_exit_sends_commits);
 	suite_add_tcase(s, tc);
 	return suite_main(s);
 }

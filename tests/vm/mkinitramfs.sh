@@ -3,14 +3,15 @@
 # (from fetch-kernel.sh): static busybox, our init, and the kernel modules the tests need.
 # setup.sh calls this and caches the result; run it by hand only to debug the image.
 #
-# BOOT_MODULES are loaded by init (ublk, the 9p host-root share, overlayfs, configfs);
+# BOOT_MODULES are loaded by init (ublk, the 9p host-root share, virtio-blk for --scratch-disk,
+# overlayfs, configfs);
 # SHIPPED_MODULES are only installed, for "modprobe NAME [params]" in the guest. Dependencies
 # come from each module's depends= field and crypto soft dependencies (ext4, jbd2: crc32c) from
 # the providers' alias= fields, so no kmod is needed on the host. Modules are stored
 # decompressed and busybox depmod writes modules.dep and modules.alias.
 set -euo pipefail
 
-BOOT_MODULES="ublk_drv 9pnet_virtio 9p virtio_pci overlay configfs"
+BOOT_MODULES="ublk_drv 9pnet_virtio 9p virtio_pci virtio_blk overlay configfs"
 SHIPPED_MODULES="null_blk loop ext4 brd"
 BUSYBOX=/bin/busybox # Debian package busybox-static
 

@@ -7,6 +7,8 @@
 #   --initrd FILE       initramfs from mkinitramfs.sh
 #   --cpus N            vCPUs (default 2)
 #   --mem SIZE          guest RAM (default 1G)
+#   --scratch-disk MB   attach an empty disk of MB MiB as virtio-blk (serial "ublkd-scratch", so
+#                       /dev/vda): a sparse file on the host (cache=unsafe), removed after the VM
 #   --out DIR           share host DIR read-write, mounted at the same path in the guest
 #   --no-host-root      run COMMAND in the initramfs (busybox) instead of in the host's root
 #   --idle-poll         boot with idle=poll (steadier timings for benchmarks)
@@ -25,16 +27,17 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 kernel_alias='' vmlinux='' initrd='' out='' append=''
-cpus=2 mem=1G host_root=1 idle_poll=0 timeout_s=600 interactive=0 quiet=0 systemd=0 setup=''
+cpus=2 mem=1G scratch_mb='' host_root=1 idle_poll=0 timeout_s=600 interactive=0 quiet=0 systemd=0 setup=''
 
 usage() {
-	sed -n '2,25s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,27s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--kernel | --vmlinux | --initrd | --cpus | --mem | --out | --append | --timeout | --systemd-setup)
+	--kernel | --vmlinux | --initrd | --cpus | --mem | --scratch-disk | --out | --append | --timeout | \
+		--systemd-setup)
 		[ $# -ge 2 ] || usage
 		case $1 in
 		--kernel) kernel_alias=$2 ;;
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
 		--initrd) initrd=$2 ;;
 		--cpus) cpus=$2 ;;
 		--mem) mem=$2 ;;
+		--scratch-disk) scratch_mb=$2 ;;
 		--out) out=$2 ;;
 		--append) append=$2 ;;
 		--timeout) timeout_s=$2 ;;
@@ -111,6 +115,17 @@ elif [ -n "$setup" ]; then
 	echo "vmrun: --systemd-setup needs --systemd" >&2
 	exit 2
 fi
+scratch=''
+if [ -n "$scratch_mb" ]; then
+	case $scratch_mb in
+	'' | *[!0-9]*) echo "vmrun: --scratch-disk takes MiB: $scratch_mb" >&2; exit 2 ;;
+	esac
+	# On disk, not in the guest's RAM overlay: tests that fill it need room beyond the RAM.
+	scratch=$(mktemp "${TMPDIR:-/var/tmp}/ublkd-scratch.XXXXXX") &&
+		truncate -s "${scratch_mb}M" "$scratch" || exit 2
+	qemu+=(-drive "file=$scratch,format=raw,if=none,id=scratch,cache=unsafe"
+		-device virtio-blk-pci,drive=scratch,serial=ublkd-scratch)
+fi
 [ $interactive = 0 ] || cmdline="$cmdline ublkd.tty ublkd.term=${TERM:-dumb}"
 [ -z "$command" ] || cmdline="$cmdline ublkd.cmd=$(printf '%s' "$command" | base64 -w0)"
 cmdline="$cmdline $append"
@@ -121,9 +136,12 @@ fi
 [ -z "${VMRUN_SHOW:-}" ] || { printf '%q ' "${qemu[@]}" -append "$cmdline"; echo; } >&2
 
 if [ $interactive = 1 ]; then
-	exec "${qemu[@]}" -serial mon:stdio -append "$cmdline"
+	"${qemu[@]}" -serial mon:stdio -append "$cmdline"
+	rc=$?
+	[ -z "$scratch" ] || rm -f "$scratch"
+	exit $rc
 fi
-[ -n "$command" ] || { echo "vmrun: no COMMAND (or use --interactive)" >&2; exit 2; }
+[ -n "$command" ] || { echo "vmrun: no COMMAND (or use --interactive)" >&2; rm -f "$scratch"; exit 2; }
 
 # --quiet: show only what COMMAND printed: what comes between init's "run" line and the marker,
 # without the empty line init prints before the marker.
@@ -138,7 +156,7 @@ drop_harness_lines() {
 
 # --foreground: qemu stays in our process group, so Ctrl-C reaches it.
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" ${scratch:+"$scratch"}' EXIT
 # Serial lines end in \r\n; a bare \r (progress output) becomes a line break.
 timeout --foreground -k 10 "$timeout_s" "${qemu[@]}" -serial stdio -monitor none -append "$cmdline" </dev/null 2>&1 |
 	sed -u 's/\r$//; s/\r/\n/g' | tee "$log" |

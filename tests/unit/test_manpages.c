@@ -257,7 +257,7 @@ static const char *help_of(const char *command)
 	return run.out;
 }
 
-static const char *const commands[] = { "serve", "add", "del", "list", "features" };
+static const char *const commands[] = { "serve", "add", "del", "reload", "list", "features" };
 
 /* The flags in COMMAND's subsection of COMMANDS and in its --help are the same. */
 START_TEST(test_command_flags)
@@ -476,6 +476,22 @@ END_TEST
 static const char *const pages[] = { PAGE_8, PAGE_5 };
 
 /* man(1) renders the page without a warning (the check of `man --warnings -l PAGE`). */
+/* The kernel the docs promise is the one the daemon needs: GET_FEATURES came in 6.5. */
+START_TEST(test_minimum_kernel)
+{
+	static const char *const docs[] = { "README.md", PAGE_8 };
+
+	for (unsigned i = 0; i < ARRAY_SIZE(docs); i++) {
+		char *text = read_file(docs[i]);
+
+		ck_assert_msg(strstr(text, "6.5"), "%s does not name Linux 6.5", docs[i]);
+		ck_assert_msg(!strstr(text, "6.0+") && !strstr(text, "6.0 and later"),
+			      "%s still promises Linux 6.0", docs[i]);
+		free(text);
+	}
+}
+END_TEST
+
 START_TEST(test_page_renders)
 {
 	const char *argv[] = { "man", "--warnings", "-l", pages[_i], NULL };
@@ -640,6 +656,7 @@ int main(void)
 	tcase_add_loop_test(cli, test_command_flags, 0, ARRAY_SIZE(commands));
 	tcase_add_test(cli, test_global_options);
 	tcase_add_test(cli, test_no_stale_flags);
+	tcase_add_test(cli, test_minimum_kernel);
 	tcase_add_loop_test(conf, test_conf_key, 0, DEV_KEY_COUNT);
 	tcase_add_test(conf, test_conf_no_stale_keys);
 	tcase_add_test(conf, test_conf_log_level);

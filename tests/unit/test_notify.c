@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -98,7 +99,14 @@ static const char *captured_log(enum log_level level, const char *text)
 
 START_TEST(test_log_journal_prefix)
 {
-	setenv("JOURNAL_STREAM", "8:1234", 1);
+	char stream[64];
+	struct stat st;
+
+	/* systemd's "DEV:INO" of the stream it made our stderr. */
+	ck_assert_int_eq(fstat(STDERR_FILENO, &st), 0);
+	snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", stream, 1);
 	log_init(LOG_LEVEL_INFO);
 	ck_assert_str_eq(captured_log(LOG_LEVEL_WARNING, "disk: slow"), "<4>disk: slow\n");
 	ck_assert_str_eq(captured_log(LOG_LEVEL_ERR, "x"), "<3>x\n");

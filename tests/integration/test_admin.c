@@ -195,6 +195,49 @@ START_TEST(test_silent_client)
 }
 END_TEST
 
+/*
+ * 5: while one device is torn down slowly (STOP_DEV waits for a write the backend holds for
+ * 3 s: the test-only delay), the daemon creates another at once.
+ */
+START_TEST(test_teardown_does_not_block)
+{
+	int64_t start, took;
+	unsigned id;
+	pid_t del;
+	int status;
+	char cmd[256];
+
+	/* The auto-started daemon inherits it: its file backends hold every write. */
+	setenv("UBLKD_TEST_IO_DELAY_MS", "3000", 1);
+	id = ublkd_add_ok("--backend", "file", "--path", DIR "/slow.img", "--create", "--size",
+			  "16M", "--name", "slow", NULL);
+	unsetenv("UBLKD_TEST_IO_DELAY_MS");
+	snprintf(cmd, sizeof(cmd),
+		 "dd if=/dev/zero of=/dev/ublkb%u bs=4k count=2 oflag=direct status=none "
+		 ">/dev/null 2>&1 &",
+		 id);
+	sh_ok(cmd);
+	sleep_ms(500);
+	del = fork();
+	ck_assert_int_ge(del, 0);
+	if (del == 0) {
+		execl(ublkd_bin(), "ublkd", "del", "--force", "slow", (char *)NULL);
+		_exit(127);
+	}
+	sleep_ms(300);
+	start = now_ms();
+	ublkd_add_ok("--backend", "null", "--size", "1M", "--name", "quick", NULL);
+	took = now_ms() - start;
+	ck_assert_msg(waitpid(del, &status, WNOHANG) == 0,
+		      "the deletion ended before the add: nothing was in flight");
+	fprintf(stderr, "teardown_does_not_block: add took %lld ms beside a slow del\n",
+		(long long)took);
+	ck_assert_msg(took < 2000, "add took %lld ms beside a slow deletion", (long long)took);
+	ck_assert_int_eq(waitpid(del, &status, 0), del);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "del status 0x%x", status);
+}
+END_TEST
+
 /* Starts `ublkd serve --foreground --config CONF` logging to LOG; waits for its socket. */
 static pid_t start_serve(void)
 {
@@ -240,6 +283,14 @@ START_TEST(test_reload_mount_after_start)
 	sh_ok("printf 'ublkd-late-data' | dd of=/dev/ublkb21 bs=4096 conv=sync oflag=direct "
 	      "status=none && head -c 15 " DIR "/late/b.img");
 	ck_assert_str_eq(r.out, "ublkd-late-data");
+	/* `add --path` there too. */
+	run_ublkd(&r, "add", "--backend", "file", "--path", DIR "/late/c.img", "--create", "--size",
+		  "1M", "--name", "late2", NULL);
+	ck_assert_msg(r.status == 0, "add on the late filesystem: %s", r.err);
+	ck_assert_int_eq(stat(DIR "/late/c.img", &img), 0);
+	ck_assert_msg(img.st_dev == mnt.st_dev, "add's image is not on the late filesystem");
+	run_ublkd(&r, "del", "late2", NULL);
+	ck_assert_int_eq(r.status, 0);
 	/* And the unmount it sees too: its device is gone first, then the filesystem. */
 	run_ublkd(&r, "del", "late", NULL);
 	ck_assert_int_eq(r.status, 0);
@@ -327,6 +378,7 @@ int main(void)
 	tcase_add_test(tc, test_del_force_mounted);
 	tcase_add_test(tc, test_del_id_does_not_wrap);
 	tcase_add_test(tc, test_silent_client);
+	tcase_add_test(tc, test_teardown_does_not_block);
 	tcase_add_test(tc, test_reload_mount_after_start);
 	tcase_add_test(tc, test_reload_keeps_in_use);
 	tcase_add_test(tc, test_shutdown_many);

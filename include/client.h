@@ -13,8 +13,13 @@
 
 /* Sends "add" with the given "key = value" lines; starts a daemon when none runs. */
 int client_add(const char *request_body);
-/* "del WHAT" or "del --all" through the daemon; without one, straight to the kernel. */
-int client_del(const char *what);
+/*
+ * "del WHAT" or "del --all" through the daemon (force: even while in use); without one,
+ * straight to the kernel.
+ */
+int client_del(const char *what, bool force);
+/* Asks the daemon to re-read its config; returns once the new devices are live. */
+int client_reload(void);
 /* Every ublk device the kernel has, ours or not: a table, or a JSON array. */
 int client_list(bool json);
 

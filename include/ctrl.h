@@ -25,6 +25,7 @@
 #ifndef UBLKD_CTRL_H
 #define UBLKD_CTRL_H
 
+#include <limits.h>
 #include <sched.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -35,6 +36,11 @@
 #define UBLK_CTRL_DEV_PATH "/dev/ublk-control"
 /* Long enough for DEL_DEV under a slow emulator; a healthy kernel answers in milliseconds. */
 #define UBLK_CTRL_DEFAULT_TIMEOUT_MS 30000U
+/*
+ * For a transport that only a worker thread waits on: commands that legitimately wait for the
+ * block layer (STOP_DEV drains I/O, DEL_DEV waits for the last opener) get as long as they need.
+ */
+#define UBLK_CTRL_NO_TIMEOUT UINT_MAX
 /* ADD_DEV / GET_DEV_INFO address a device the kernel numbers; -1 lets ADD_DEV choose. */
 #define UBLK_DEV_ID_ANY ((uint32_t)-1)
 
@@ -85,6 +91,8 @@ int ublk_ctrl_get_params(struct ublk_ctrl *c, uint32_t dev_id, struct ublk_param
 /* START_DEV blocks until every queue has fetched all its tags; pid is the serving process. */
 int ublk_ctrl_start_dev(struct ublk_ctrl *c, uint32_t dev_id, pid_t pid);
 int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id);
+/* TRY_STOP_DEV (UBLK_F_SAFE_STOP_DEV, 7.0+): STOP_DEV, but -EBUSY while the disk is open. */
+int ublk_ctrl_try_stop_dev(struct ublk_ctrl *c, uint32_t dev_id);
 /* The CPUs whose I/O blk-mq maps to queue q_id. */
 int ublk_ctrl_get_queue_affinity(struct ublk_ctrl *c, uint32_t dev_id, uint16_t q_id,
 				 cpu_set_t *cpus);

@@ -63,6 +63,12 @@ struct device {
 	struct ublk_params params;	   /* as sent by SET_PARAMS */
 	int cdev_fd;			   /* /dev/ublkcN while queues run; -1 otherwise */
 	struct ublk_queue *queues;	   /* info.nr_hw_queues of them while FETCHING..STOPPED */
+	/*
+	 * How the next teardown goes: stop refuses with -EBUSY while the disk is open (mounted,
+	 * held); del does not wait for the kernel to let the device go (it may still be held).
+	 */
+	bool stop_only_unused;
+	bool del_async;
 	/* The step that failed last and why: "ADD_DEV: File exists". */
 	char err[DEV_ERR_MAX];
 };

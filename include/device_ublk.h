@@ -13,7 +13,7 @@
 #define DEV_MAX_DISCARD_SECTORS (1U << 21)
 
 /* The UBLK_F_* ublkd asks for, when the driver offers them. */
-#define DEV_UBLK_WANTED_FLAGS UBLK_F_CMD_IOCTL_ENCODE
+#define DEV_UBLK_WANTED_FLAGS (UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_SAFE_STOP_DEV)
 
 extern const struct dev_kernel_ops dev_ublk_ops;
 

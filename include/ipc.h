@@ -24,7 +24,9 @@ int ipc_run_path(char *buf, size_t buf_bytes, const char *name);
 
 /* RUN_DIR/devices/ID.conf: where the daemon keeps device id's description. */
 int ipc_state_file_path(char *buf, size_t buf_bytes, uint32_t id);
-/* A device named by "ID", "/dev/ublkbN" or "/dev/ublkcN": 0 and *id, or -EINVAL. */
+/* A device id: decimal digits only, at most DEV_MAX_ID; 0 and *id, or -EINVAL / -ERANGE. */
+int ipc_parse_id(const char *text, unsigned *id);
+/* A device named by "ID", "/dev/ublkbN" or "/dev/ublkcN" (ids as ipc_parse_id): 0, or -EINVAL. */
 int ipc_parse_dev_ref(const char *what, unsigned *id);
 /* Whether the process that serves a device (ublksrv_pid) still exists. */
 bool ipc_server_alive(pid_t pid);

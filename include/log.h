@@ -7,6 +7,8 @@
 #ifndef UBLKD_LOG_H
 #define UBLKD_LOG_H
 
+#include <stdbool.h>
+
 /* syslog(3) priorities: the journal reads these numbers. */
 enum log_level {
 	LOG_LEVEL_ERR = 3,
@@ -20,6 +22,8 @@ enum log_level {
 #define LOG_LEVEL_NAMES "error, warning, notice, info or debug"
 
 /* Reads $JOURNAL_STREAM once; call before the first message (and after fork). */
+/* Whether $JOURNAL_STREAM (given) names our stderr: then lines carry journal priorities. */
+bool log_stderr_is_journal(const char *journal_stream);
 void log_init(enum log_level level);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

@@ -16,6 +16,8 @@
 #include "config.h"
 #include "ctrl.h"
 #include "ipc.h"
+#include "state_store.h"
+#include "teardown.h"
 
 /* Device creation under an emulator can take a while; a live kernel answers in milliseconds. */
 #define CLIENT_REPLY_TIMEOUT_S 300
@@ -69,8 +71,32 @@ static int client_exchange(int fd, const char *req, const char *what, bool may_r
 	return status;
 }
 
-/* Runs `ublkd serve --auto-exit`, which returns once its daemon listens (or failed to). */
-static int start_daemon(void)
+/*
+ * Under systemd with ublkd.service installed, the service owns every device: a daemon started
+ * here would live in the caller's session or unit and die with it (an SSH logout, the end of a
+ * oneshot unit). Only for the default run directory: another one is not the service's.
+ */
+static bool service_installed(void)
+{
+	static const char *const unit_dirs[] = {
+		"/etc/systemd/system",	   "/run/systemd/system", "/usr/local/lib/systemd/system",
+		"/usr/lib/systemd/system", "/lib/systemd/system",
+	};
+	char path[PATH_MAX];
+
+	/* sd_booted(3): systemd is PID 1. */
+	if (strcmp(ipc_run_dir(), IPC_DEFAULT_RUN_DIR) || access("/run/systemd/system", F_OK) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(unit_dirs) / sizeof(unit_dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/ublkd.service", unit_dirs[i]);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Runs argv and waits: its exit status (128 + signal if killed), or -errno. */
+static int run_command(const char *path, char *const argv[])
 {
 	int status;
 	pid_t pid = fork();
@@ -78,21 +104,41 @@ static int start_daemon(void)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		char self[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-		/* By its own name, so that ps and /proc/PID/comm say "ublkd", not "exe". */
-		if (n <= 0 || n >= (ssize_t)sizeof(self) - 1)
-			strcpy(self, "/proc/self/exe");
-		else
-			self[n] = '\0';
-		execl(self, "ublkd", "serve", "--auto-exit", (char *)NULL);
-		fprintf(stderr, "ublkd: add: starting the daemon: %s: %s\n", self, strerror(errno));
+		execvp(path, argv);
+		fprintf(stderr, "ublkd: add: %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
 		return -errno;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * Starts the daemon: ublkd.service where it is installed, else `ublkd serve --auto-exit`,
+ * which returns once its daemon listens (or failed to, having said why on stderr).
+ */
+static int start_daemon(void)
+{
+	char self[PATH_MAX];
+	ssize_t n;
+	int status;
+
+	if (service_installed()) {
+		status = run_command("systemctl",
+				     (char *[]){ "systemctl", "start", "ublkd.service", NULL });
+		if (status)
+			fprintf(stderr,
+				"ublkd: add: ublkd.service did not start (see systemctl status "
+				"ublkd.service)\n");
+		return status;
+	}
+	/* By its own name, so that ps and /proc/PID/comm say "ublkd", not "exe". */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0 || n >= (ssize_t)sizeof(self) - 1)
+		strcpy(self, "/proc/self/exe");
+	else
+		self[n] = '\0';
+	return run_command(self, (char *[]){ "ublkd", "serve", "--auto-exit", NULL });
 }
 
 static bool no_daemon(int err)
@@ -133,40 +179,10 @@ int client_add(const char *request_body)
 	}
 }
 
-/* The id of the device a (dead) daemon described as name in RUN_DIR/devices/ID.conf. */
-static int state_file_id(const char *name, unsigned *id)
-{
-	char dir_path[PATH_MAX], path[PATH_MAX + 256], err[CONFIG_ERR_MAX];
-	struct dirent *e;
-	int ret = -ENOENT;
-	DIR *dir;
-
-	if (ipc_run_path(dir_path, sizeof(dir_path), "devices") < 0 || !(dir = opendir(dir_path)))
-		return -ENOENT;
-	while (ret < 0 && (e = readdir(dir))) {
-		struct config cfg;
-		unsigned long file_id;
-		char *end;
-
-		file_id = strtoul(e->d_name, &end, 10);
-		if (end == e->d_name || strcmp(end, ".conf") || file_id > DEV_MAX_ID)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir_path, e->d_name);
-		if (config_load(path, &cfg, err, sizeof(err)) < 0)
-			continue;
-		if (cfg.nr_devs == 1 && !strcmp(cfg.devs[0].conf.name, name)) {
-			*id = (unsigned)file_id;
-			ret = 0;
-		}
-		config_free(&cfg);
-	}
-	closedir(dir);
-	return ret;
-}
-
 /* Without a daemon: stop and delete a device straight through the kernel (its server is gone). */
 static int del_in_kernel(const char *what)
 {
+	char err[DEV_ERR_MAX + 64];
 	struct ublksrv_ctrl_dev_info info;
 	struct ublk_ctrl c;
 	unsigned id;
@@ -176,7 +192,7 @@ static int del_in_kernel(const char *what)
 		fprintf(stderr, "ublkd: del --all: no ublkd is running; nothing to delete\n");
 		return 0;
 	}
-	if (ipc_parse_dev_ref(what, &id) < 0 && state_file_id(what, &id) < 0) {
+	if (ipc_parse_dev_ref(what, &id) < 0 && state_store_find_name(what, &id) < 0) {
 		fprintf(stderr,
 			"ublkd: del %s: no ublkd is running, and no device of that name is in "
 			"%s/devices\n",
@@ -200,33 +216,33 @@ static int del_in_kernel(const char *what)
 		ret = -EBUSY;
 		goto out;
 	}
-	if (!ret)
-		ret = ublk_ctrl_stop_dev(&c, id);
-	if (!ret)
-		ret = ublk_ctrl_del_dev(&c, id);
+	ublk_ctrl_close(&c);
 	if (ret < 0) {
-		fprintf(stderr, "ublkd: del %s: %s\n", what, strerror(-ret));
-	} else {
-		char path[PATH_MAX];
-
-		/* The dead daemon's description of it, which list would show for a new device. */
-		if (!ipc_state_file_path(path, sizeof(path), id))
-			unlink(path);
-		printf("/dev/ublkb%u\n", id);
+		fprintf(stderr, "ublkd: del %s: GET_DEV_INFO: %s\n", what, strerror(-ret));
+		return 1;
 	}
+	ret = teardown_orphan(id, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "ublkd: del %s: %s\n", what, err);
+		return 1;
+	}
+	/* The dead daemon's description of it, which list would show for a new device. */
+	state_store_remove(id);
+	printf("/dev/ublkb%u\n", id);
+	return 0;
 out:
 	ublk_ctrl_close(&c);
 	return ret < 0 ? 1 : 0;
 }
 
-int client_del(const char *what)
+int client_del(const char *what, bool force)
 {
 	static char req[IPC_MSG_MAX];
 	char label[PATH_MAX + 8];
 	int fd, status;
 
-	if (strchr(what, '\n') ||
-	    (size_t)snprintf(req, sizeof(req), "del %s", what) >= sizeof(req)) {
+	if (strchr(what, '\n') || (size_t)snprintf(req, sizeof(req), "del %s%s", what,
+						   force ? "\nforce" : "") >= sizeof(req)) {
 		fprintf(stderr, "ublkd: del: bad device name\n");
 		return 2;
 	}
@@ -240,6 +256,20 @@ int client_del(const char *what)
 	}
 	snprintf(label, sizeof(label), "del %s", what);
 	status = client_exchange(fd, req, label, false);
+	close(fd);
+	return status;
+}
+
+int client_reload(void)
+{
+	int fd = ipc_connect(), status;
+
+	if (fd < 0) {
+		fprintf(stderr, "ublkd: reload: no ublkd is running (%s/ublkd.sock: %s)\n",
+			ipc_run_dir(), strerror(-fd));
+		return 1;
+	}
+	status = client_exchange(fd, "reload", "reload", false);
 	close(fd);
 	return status;
 }

@@ -141,7 +141,11 @@ static int ctrl_wait(struct ublk_ctrl *c, uint64_t seq, int *res)
 		uint64_t user_data;
 		int ret;
 
-		ret = uring_wait_cqe_timeout(&c->ring, &cqe, left_ms > 0 ? (unsigned)left_ms : 0);
+		if (timeout_ms == UBLK_CTRL_NO_TIMEOUT)
+			ret = uring_wait_cqe(&c->ring, &cqe);
+		else
+			ret = uring_wait_cqe_timeout(&c->ring, &cqe,
+						     left_ms > 0 ? (unsigned)left_ms : 0);
 		if (ret == -ETIME)
 			return -ETIMEDOUT;
 		if (ret < 0)
@@ -261,6 +265,11 @@ int ublk_ctrl_start_dev(struct ublk_ctrl *c, uint32_t dev_id, pid_t pid)
 int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id)
 {
 	return ctrl_dev_cmd(c, UBLK_U_CMD_STOP_DEV, dev_id, 0);
+}
+
+int ublk_ctrl_try_stop_dev(struct ublk_ctrl *c, uint32_t dev_id)
+{
+	return ctrl_dev_cmd(c, UBLK_U_CMD_TRY_STOP_DEV, dev_id, 0);
 }
 
 int ublk_ctrl_get_dev_info(struct ublk_ctrl *c, uint32_t dev_id, struct ublksrv_ctrl_dev_info *info)

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The daemon of include/daemon.h: its run directory, control socket, signals, and the devices
- * it owns. Everything runs in one control thread; only the queue threads run beside it.
+ * The daemon of include/daemon.h: the devices it owns, the config reload, and the control
+ * thread's loop over its socket (src/server.c), signals and finished teardowns
+ * (src/teardown.c). Only queue and teardown threads run beside the control thread.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -12,12 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,26 +28,44 @@
 #include "log.h"
 #include "notify.h"
 #include "parse.h"
+#include "request.h"
+#include "rundir.h"
+#include "server.h"
+#include "state_store.h"
+#include "teardown.h"
 
 /* An auto-started daemon that has no device for this long goes away. */
 #define AUTO_EXIT_IDLE_MS 30000
-/* A client that sends nothing for this long is dropped, so it cannot hold up the daemon. */
-#define CLIENT_TIMEOUT_S 10
+
+/* Why a device is being torn down: says who hears of the outcome. */
+enum teardown_reason {
+	TEARDOWN_REQUEST,  /* `ublkd del`: the client waits for the answer */
+	TEARDOWN_RELOAD,   /* gone from the config: logged */
+	TEARDOWN_SHUTDOWN, /* SIGTERM: logged; the daemon exits once every one ended */
+};
+
+/* One device of ours; td is set while its teardown thread runs. */
+struct dev_slot {
+	struct device *d;
+	struct teardown *td;
+	enum teardown_reason reason;
+};
 
 struct daemon {
 	const struct daemon_opts *opts;
 	struct ublk_ctrl ctrl;
 	uint64_t features;
-	struct device **devs;
-	unsigned nr_devs;
-	int listen_fd;
+	struct dev_slot *slots;
+	unsigned nr_slots;
+	struct server srv;
 	int signal_fd;
 	int lock_fd;
 	int report_fd;
+	int teardown_fd; /* eventfd: a teardown thread finished */
 	bool stopping;
+	bool shutdown_failed; /* a device that could not be deleted at shutdown */
 	/* Config devices that did not come up, for STATUS=: "disk, scratch". */
 	char failed[1024];
-	char request[IPC_MSG_MAX]; /* the one client's request being handled */
 };
 
 /* Logs, and tells the process waiting for our start (if any) as "warning ...". */
@@ -93,46 +108,36 @@ static const char *dev_label(const struct dev_conf *c, char *buf, size_t len)
 	return buf;
 }
 
-static struct device *daemon_find_name(struct daemon *dm, const char *name)
+static unsigned daemon_live_devices(const struct daemon *dm)
 {
-	for (unsigned i = 0; i < dm->nr_devs; i++)
-		if (!strcmp(dm->devs[i]->conf.name, name))
-			return dm->devs[i];
-	return NULL;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < dm->nr_slots; i++)
+		n += !dm->slots[i].td;
+	return n;
 }
 
-/* The description a later ublkd can re-attach from, written whole or not at all. */
-static int write_state_file(const struct device *d)
+static int daemon_find_name(const struct daemon *dm, const char *name)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	FILE *f;
-	int ret;
-
-	ret = ipc_state_file_path(path, sizeof(path), d->info.dev_id);
-	if (ret < 0)
-		return ret;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	/* The name was given (or set by us) before: dev_conf_write() writes the section header. */
-	fprintf(f, "# written by ublkd pid %d for /dev/ublkb%u\n", getpid(), d->info.dev_id);
-	ret = dev_conf_write(&d->conf, f);
-	if (fclose(f) != 0 && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret < 0)
-		unlink(tmp);
-	return ret;
+	for (unsigned i = 0; i < dm->nr_slots; i++)
+		if (!strcmp(dm->slots[i].d->conf.name, name))
+			return (int)i;
+	return -ENOENT;
 }
 
-static void remove_state_file(uint32_t id)
+/* Which of our devices "del WHAT" means: a name, an id, or /dev/ublkbN or /dev/ublkcN. */
+static int daemon_find(const struct daemon *dm, const char *what)
 {
-	char path[PATH_MAX];
+	int i = daemon_find_name(dm, what);
+	unsigned id;
 
-	if (!ipc_state_file_path(path, sizeof(path), id))
-		unlink(path);
+	if (i >= 0 || ipc_parse_dev_ref(what, &id) < 0)
+		return i;
+	for (unsigned j = 0; j < dm->nr_slots; j++) {
+		if (dm->slots[j].d->info.dev_id == id)
+			return (int)j;
+	}
+	return -ENOENT;
 }
 
 /*
@@ -169,21 +174,22 @@ static int check_cpus_online(const struct dev_conf *conf, char *err, size_t err_
 /*
  * Creates and starts the device conf describes; 0 and /dev/ublkbN in out, or -errno and the
  * reason in out. client_pid > 0: the file backend's path is the client's, reached through its
- * root (we live in our own mount namespace, which may not see what it has mounted since).
+ * root (the client may live in another mount namespace than ours).
  */
 static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid, char *out,
 		      size_t out_len)
 {
 	char label[DEV_NAME_MAX + 16], err[DEV_ERR_MAX], id_text[16];
-	struct device *d, **devs;
+	struct dev_slot *slots;
 	struct dev_conf open_conf;
+	struct device *d;
 	int ret;
 
 	dev_label(conf, label, sizeof(label));
-	d = conf->name[0] ? daemon_find_name(dm, conf->name) : NULL;
-	if (d) {
-		snprintf(out, out_len, "add %s: a device of that name exists (/dev/ublkb%u)", label,
-			 d->info.dev_id);
+	if (conf->name[0] && (ret = daemon_find_name(dm, conf->name)) >= 0) {
+		d = dm->slots[ret].d;
+		snprintf(out, out_len, "add %s: a device of that name exists (/dev/ublkb%u%s)",
+			 label, d->info.dev_id, dm->slots[ret].td ? ", being deleted" : "");
 		return -EEXIST;
 	}
 	ret = check_cpus_online(conf, err, sizeof(err));
@@ -192,13 +198,13 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 		return ret;
 	}
 	d = malloc(sizeof(*d));
-	devs = realloc(dm->devs, (dm->nr_devs + 1) * sizeof(*devs));
-	if (!d || !devs) {
+	slots = realloc(dm->slots, (dm->nr_slots + 1) * sizeof(*slots));
+	if (!d || !slots) {
 		free(d);
 		snprintf(out, out_len, "add %s: %s", label, strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	dm->devs = devs;
+	dm->slots = slots;
 	dev_init(d, conf, &dev_ublk_ops);
 	d->ctrl = &dm->ctrl;
 	d->features = dm->features;
@@ -242,11 +248,11 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 		snprintf(name, sizeof(name), "ublk%u", d->info.dev_id);
 		dev_conf_set(&d->conf, "name", name, err, sizeof(err));
 	}
-	ret = write_state_file(d);
+	ret = state_store_write(d->info.dev_id, &d->conf);
 	if (ret < 0)
 		log_msg(LOG_LEVEL_WARNING, "device %u: state file: %s", d->info.dev_id,
 			strerror(-ret));
-	dm->devs[dm->nr_devs++] = d;
+	dm->slots[dm->nr_slots++] = (struct dev_slot){ .d = d };
 	snprintf(out, out_len, "/dev/ublkb%u", d->info.dev_id);
 	log_msg(LOG_LEVEL_NOTICE, "added \"%s\": /dev/ublkb%u, %s backend, %u queues, depth %u",
 		d->conf.name, d->info.dev_id, d->be.ops->name, d->info.nr_hw_queues,
@@ -254,185 +260,155 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 	return 0;
 }
 
-/* Stops and deletes dm->devs[i] and forgets it; the backend is closed (file data flushed). */
-static int daemon_remove(struct daemon *dm, unsigned i, char *out, size_t out_len)
+/* Starts tearing slot i down in the background; the outcome comes to daemon_reap(). */
+static int daemon_remove(struct daemon *dm, unsigned i, bool force, enum teardown_reason reason,
+			 struct conn *waiter)
 {
-	struct device *d = dm->devs[i];
-	int ret = dev_destroy(d);
+	struct dev_slot *slot = &dm->slots[i];
+	struct teardown *td;
+	int ret;
 
-	if (ret < 0 && d->state != DEV_DELETED) {
-		snprintf(out, out_len, "del \"%s\": %s (left in state %s)", d->conf.name, d->err,
-			 dev_state_name(d->state));
+	if (slot->td) {
+		if (waiter)
+			conn_reply(waiter, -EALREADY, "del \"%s\": being deleted already",
+				   slot->d->conf.name);
+		return -EALREADY;
+	}
+	td = calloc(1, sizeof(*td));
+	if (!td) {
+		if (waiter)
+			conn_reply(waiter, -ENOMEM, "del \"%s\": %s", slot->d->conf.name,
+				   strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	*td = (struct teardown){
+		.d = slot->d, .force = force, .waiter = waiter, .done_fd = dm->teardown_fd
+	};
+	ret = teardown_start(td);
+	if (ret < 0) {
+		log_msg(LOG_LEVEL_ERR, "%s", td->msg);
+		if (waiter)
+			conn_reply(waiter, ret, "%s", td->msg);
+		free(td);
 		return ret;
 	}
-	remove_state_file(d->info.dev_id);
-	backend_close(&d->be);
-	log_msg(LOG_LEVEL_NOTICE, "deleted \"%s\" (/dev/ublkb%u)", d->conf.name, d->info.dev_id);
-	snprintf(out, out_len, "/dev/ublkb%u", d->info.dev_id);
-	dm->devs[i] = dm->devs[--dm->nr_devs];
-	free(d);
+	slot->td = td;
+	slot->reason = reason;
+	if (waiter)
+		waiter->waiting++;
 	return 0;
 }
 
-/* Which of our devices "del WHAT" means: a name, an id, or /dev/ublkbN or /dev/ublkcN. */
-static int daemon_find(struct daemon *dm, const char *what)
-{
-	unsigned id;
-
-	for (unsigned i = 0; i < dm->nr_devs; i++) {
-		if (!strcmp(dm->devs[i]->conf.name, what))
-			return (int)i;
-	}
-	if (ipc_parse_dev_ref(what, &id) < 0)
-		return -ENOENT;
-	for (unsigned i = 0; i < dm->nr_devs; i++) {
-		if (dm->devs[i]->info.dev_id == id)
-			return (int)i;
-	}
-	return -ENOENT;
-}
-
-static void reply(FILE *out, int ret, const char *text)
-{
-	fprintf(out, "%s %s\n", ret < 0 ? "error" : "ok", text);
-}
-
-/* "add" followed by "key = value" lines: the CLI checked them, but trust nothing. */
-static void handle_add(struct daemon *dm, char *body, pid_t pid, FILE *out)
-{
-	char msg[CONFIG_ERR_MAX + 64], err[DEV_ERR_MAX];
-	struct dev_conf conf;
-	char *line, *save = NULL;
-	int ret;
-
-	dev_conf_init(&conf, "command line");
-	for (line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-		char *key = line, *value, *end;
-
-		if (!eq) {
-			snprintf(msg, sizeof(msg), "add: malformed request line \"%.64s\"", line);
-			reply(out, -EINVAL, msg);
-			return;
-		}
-		*eq = '\0';
-		value = eq + 1;
-		while (*key == ' ')
-			key++;
-		for (end = eq; end > key && end[-1] == ' ';)
-			*--end = '\0';
-		while (*value == ' ')
-			value++;
-		ret = dev_conf_set(&conf, key, value, err, sizeof(err));
-		if (ret < 0) {
-			snprintf(msg, sizeof(msg), "add: %s", err);
-			reply(out, ret, msg);
-			return;
-		}
-	}
-	ret = dev_conf_check(&conf, err, sizeof(err));
-	if (ret < 0) {
-		snprintf(msg, sizeof(msg), "add: %s", err);
-		reply(out, ret, msg);
-		return;
-	}
-	ret = daemon_add(dm, &conf, pid, msg, sizeof(msg));
-	reply(out, ret, msg);
-}
-
-static void handle_del(struct daemon *dm, const char *what, FILE *out)
-{
-	char msg[DEV_ERR_MAX + 128];
-	int i, ret;
-
-	if (!strcmp(what, "--all")) {
-		if (!dm->nr_devs)
-			reply(out, 0, "no devices");
-		for (unsigned n = dm->nr_devs; n-- > 0;) {
-			ret = daemon_remove(dm, n, msg, sizeof(msg));
-			reply(out, ret, msg);
-		}
-		return;
-	}
-	i = daemon_find(dm, what);
-	if (i < 0) {
-		snprintf(msg, sizeof(msg),
-			 "del %.200s: no such device in this ublkd (see ublkd list)", what);
-		reply(out, i, msg);
-		return;
-	}
-	ret = daemon_remove(dm, (unsigned)i, msg, sizeof(msg));
-	reply(out, ret, msg);
-}
-
-/*
- * Stops listening and gives up the lock: unlinked first, so that a client arriving from now on
- * starts a new daemon instead of queueing on a socket nobody will accept.
- */
+/* Stops listening and gives up the lock: a client from now on starts a new daemon. */
 static void daemon_retire(struct daemon *dm)
 {
-	char path[PATH_MAX];
+	server_close_listener(&dm->srv);
+	rundir_unlock(dm->lock_fd);
+	dm->lock_fd = -1;
+}
 
-	if (dm->listen_fd >= 0) {
-		if (!ipc_run_path(path, sizeof(path), "ublkd.sock"))
-			unlink(path);
-		close(dm->listen_fd);
-		dm->listen_fd = -1;
-	}
-	if (dm->lock_fd >= 0) {
-		if (!ipc_run_path(path, sizeof(path), "ublkd.pid"))
-			unlink(path);
-		close(dm->lock_fd);
-		dm->lock_fd = -1;
+/* An auto-started daemon goes once its last device went: before the client hears so. */
+static void daemon_finish_conn(struct daemon *dm, struct conn *c)
+{
+	if (dm->opts->auto_exit && !dm->srv.activated && !dm->nr_slots)
+		daemon_retire(dm);
+	conn_finish(&dm->srv, c);
+}
+
+/* The outcome of every teardown that has ended: replies, logs, and the registry updated. */
+static void daemon_reap(struct daemon *dm)
+{
+	uint64_t count;
+
+	if (read(dm->teardown_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_msg(LOG_LEVEL_ERR, "teardown events: %s", strerror(errno));
+	for (unsigned i = dm->nr_slots; i-- > 0;) {
+		struct dev_slot *slot = &dm->slots[i];
+		struct teardown *td = slot->td;
+		struct device *d = slot->d;
+		struct conn *waiter;
+
+		if (!td || !atomic_load_explicit(&td->done, memory_order_acquire))
+			continue;
+		teardown_join(td);
+		waiter = td->waiter;
+		if (!td->result) {
+			state_store_remove(d->info.dev_id);
+			log_msg(LOG_LEVEL_NOTICE, "deleted \"%s\" (/dev/ublkb%u)", d->conf.name,
+				d->info.dev_id);
+		} else if (slot->reason == TEARDOWN_RELOAD && td->result == -EBUSY) {
+			log_msg(LOG_LEVEL_WARNING,
+				"reload: device \"%s\" is gone from the config but in use; kept: "
+				"%s",
+				d->conf.name, d->err);
+		} else {
+			log_msg(LOG_LEVEL_ERR, "%s", td->msg);
+		}
+		if (waiter) {
+			conn_reply(waiter, td->result, "%s", td->msg);
+			waiter->waiting--;
+		}
+		if (td->result && slot->reason == TEARDOWN_SHUTDOWN)
+			dm->shutdown_failed = true;
+		/* Deleted, or as far down as the kernel let it go at shutdown: forget it. */
+		if (!td->result || slot->reason == TEARDOWN_SHUTDOWN) {
+			free(d);
+			*slot = dm->slots[--dm->nr_slots];
+		} else {
+			slot->td = NULL;
+		}
+		free(td);
+		if (waiter && !waiter->waiting)
+			daemon_finish_conn(dm, waiter);
 	}
 }
 
-/* One client: read its whole request, act, answer, hang up. */
-static void daemon_handle_client(struct daemon *dm, int fd)
+static void handle_del(struct daemon *dm, const struct request *req, struct conn *c)
 {
-	char *req = dm->request;
-	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_S };
-	struct ucred cred;
-	socklen_t cred_len = sizeof(cred);
-	char *body;
-	FILE *out;
-	ssize_t n;
+	int i;
 
-	out = fdopen(fd, "w");
-	if (!out) {
-		close(fd);
+	if (!req->target) {
+		for (unsigned n = 0; n < dm->nr_slots; n++)
+			daemon_remove(dm, n, req->force, TEARDOWN_REQUEST, c);
+		if (!dm->nr_slots)
+			conn_reply(c, 0, "no devices");
 		return;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
-	    (cred.uid != 0 && cred.uid != geteuid())) {
-		reply(out, -EPERM, "permission denied: the ublkd socket is for root only");
-		fclose(out);
+	i = daemon_find(dm, req->target);
+	if (i < 0) {
+		conn_reply(c, i, "del %.200s: no such device in this ublkd (see ublkd list)",
+			   req->target);
 		return;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = ipc_read_all(fd, req, sizeof(dm->request));
-	if (n < 0) {
-		reply(out, (int)n, n == -EMSGSIZE ? "request too long" : "request not read");
-		fclose(out);
-		return;
+	daemon_remove(dm, (unsigned)i, req->force, TEARDOWN_REQUEST, c);
+}
+
+static int daemon_reload(struct daemon *dm, char *msg, size_t msg_len);
+
+static void daemon_handle_request(void *ctx, struct conn *c)
+{
+	struct daemon *dm = ctx;
+	char msg[CONFIG_ERR_MAX + 128];
+	struct request req;
+	int ret;
+
+	log_msg(LOG_LEVEL_DEBUG, "request from pid %d: %.*s", c->pid, (int)strcspn(c->in, "\n"),
+		c->in);
+	ret = request_parse(c->in, &req, msg, sizeof(msg));
+	if (ret < 0) {
+		conn_reply(c, ret, "%s", msg);
+	} else if (dm->stopping) {
+		conn_reply(c, -ESHUTDOWN, "ublkd is stopping every device; try again later");
+	} else if (req.kind == REQUEST_ADD) {
+		ret = daemon_add(dm, &req.conf, c->pid, msg, sizeof(msg));
+		conn_reply(c, ret, "%s", msg);
+	} else if (req.kind == REQUEST_DEL) {
+		handle_del(dm, &req, c);
+	} else {
+		ret = daemon_reload(dm, msg, sizeof(msg));
+		conn_reply(c, ret, "%s", msg);
 	}
-	log_msg(LOG_LEVEL_DEBUG, "request from pid %d: %.*s", cred.pid, (int)strcspn(req, "\n"),
-		req);
-	body = strchr(req, '\n');
-	if (body)
-		*body++ = '\0';
-	else
-		body = req + n;
-	if (!strcmp(req, "add"))
-		handle_add(dm, body, cred.pid, out);
-	else if (!strncmp(req, "del ", 4))
-		handle_del(dm, req + 4, out);
-	else
-		reply(out, -EINVAL, "unknown request");
-	/* The reply is still buffered: retire before the client can act on it. */
-	if (dm->opts->auto_exit && !dm->nr_devs)
-		daemon_retire(dm);
-	fclose(out);
+	daemon_finish_conn(dm, c);
 }
 
 /* Relative paths in a config file are relative to the file, not to wherever we were started. */
@@ -448,7 +424,6 @@ static void resolve_config_path(struct dev_conf *c, const char *config_path)
 		memcpy(c->path, joined, sizeof(c->path));
 }
 
-/* Creates the config file's devices; -errno (err says why) only if the file cannot be read. */
 static void note_failed(struct daemon *dm, const char *name)
 {
 	size_t used = strlen(dm->failed);
@@ -463,7 +438,7 @@ static void apply_global(struct daemon *dm, const struct config *cfg)
 		log_set_level(cfg->log_level_given ? cfg->log_level : LOG_LEVEL_DEFAULT);
 }
 
-/* Creates the config file's devices; -errno (err says why) only if the file cannot be read. */
+/* Creates the config file's devices; -errno (fatal says why) only if the file cannot be read. */
 static int daemon_load_config(struct daemon *dm, const char *path, char *fatal, size_t fatal_len)
 {
 	char err[CONFIG_ERR_MAX], msg[CONFIG_ERR_MAX + 64];
@@ -507,9 +482,11 @@ static int daemon_load_config(struct daemon *dm, const char *path, char *fatal, 
 /* READY=1 (or what is given first) with a STATUS= line of what runs and what failed. */
 static void daemon_notify_status(struct daemon *dm, const char *state, const char *extra)
 {
-	notify_sendf("%sSTATUS=%u device%s live%s%s%s%s", state, dm->nr_devs,
-		     dm->nr_devs == 1 ? "" : "s", dm->failed[0] ? "; failed: " : "", dm->failed,
-		     extra ? "; " : "", extra ? extra : "");
+	unsigned live = daemon_live_devices(dm);
+
+	notify_sendf("%sSTATUS=%u device%s live%s%s%s%s", state, live, live == 1 ? "" : "s",
+		     dm->failed[0] ? "; failed: " : "", dm->failed, extra ? "; " : "",
+		     extra ? extra : "");
 }
 
 static bool from_command_line(const struct device *d)
@@ -517,19 +494,36 @@ static bool from_command_line(const struct device *d)
 	return !strcmp(d->conf.origin, "command line");
 }
 
-/*
- * SIGHUP: the config file again. A file with any error changes nothing. Otherwise devices new
- * in it are created, devices gone from it deleted (not those `ublkd add` made), and a device
- * whose description changed is left as it runs, with a warning: re-creating it would pull
- * the disk from under its users.
- */
-static void daemon_reload(struct daemon *dm)
+/* The config's first error, for the reply to `ublkd reload`; false if it has none. */
+static bool config_first_error(const struct config *cfg, char *msg, size_t msg_len)
 {
-	char err[CONFIG_ERR_MAX], msg[CONFIG_ERR_MAX + 64];
+	if (cfg->nr_errors) {
+		snprintf(msg, msg_len, "%s", cfg->errors[0]);
+		return true;
+	}
+	for (unsigned i = 0; i < cfg->nr_devs; i++) {
+		if (cfg->devs[i].error) {
+			snprintf(msg, msg_len, "%s", cfg->devs[i].err);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * SIGHUP or `ublkd reload`: the config file again. A file with any error changes nothing.
+ * Otherwise devices new in it are created, devices gone from it deleted unless in use (not
+ * those `ublkd add` made), and a device whose description changed is left as it runs, with a
+ * warning: re-creating it would pull the disk from under its users. Returns once the new
+ * devices are live (deletions finish in the background); msg says what happened.
+ */
+static int daemon_reload(struct daemon *dm, char *msg, size_t msg_len)
+{
+	char err[CONFIG_ERR_MAX], add_msg[CONFIG_ERR_MAX + 64];
 	const char *path = dm->opts->config_path;
+	unsigned failed = 0;
 	struct timespec now;
 	struct config cfg;
-	bool bad = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -537,134 +531,72 @@ static void daemon_reload(struct daemon *dm)
 			     (unsigned long long)now.tv_nsec / 1000);
 	if (!path) {
 		log_msg(LOG_LEVEL_NOTICE, "reload: no config file to read");
+		snprintf(msg, msg_len, "reload: this ublkd was started without a config file");
 		daemon_notify_status(dm, "READY=1\n", NULL);
-		return;
+		return -ENOENT;
 	}
 	log_msg(LOG_LEVEL_NOTICE, "reload: reading %s", path);
 	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
 		log_msg(LOG_LEVEL_ERR, "reload rejected: config: %s", err);
+		snprintf(msg, msg_len, "reload rejected: config: %s", err);
 		daemon_notify_status(dm, "READY=1\n", "last reload rejected");
-		return;
+		return -EINVAL;
 	}
-	for (unsigned i = 0; i < cfg.nr_errors; i++, bad = true)
+	for (unsigned i = 0; i < cfg.nr_errors; i++)
 		log_msg(LOG_LEVEL_ERR, "reload rejected: %s", cfg.errors[i]);
 	for (unsigned i = 0; i < cfg.nr_devs; i++) {
-		if (cfg.devs[i].error) {
+		if (cfg.devs[i].error)
 			log_msg(LOG_LEVEL_ERR, "reload rejected: device \"%s\": %s",
 				cfg.devs[i].conf.name, cfg.devs[i].err);
-			bad = true;
-		}
 	}
-	if (bad) {
+	if (config_first_error(&cfg, err, sizeof(err))) {
 		log_msg(LOG_LEVEL_ERR, "reload rejected: %s has errors; running devices unchanged",
 			path);
+		snprintf(msg, msg_len, "reload rejected, running devices unchanged: %s", err);
 		config_free(&cfg);
 		daemon_notify_status(dm, "READY=1\n", "last reload rejected");
-		return;
+		return -EINVAL;
 	}
 	apply_global(dm, &cfg);
-	for (unsigned i = dm->nr_devs; i-- > 0;) {
-		struct device *d = dm->devs[i];
+	for (unsigned i = 0; i < dm->nr_slots; i++) {
+		struct device *d = dm->slots[i].d;
 		bool listed = false;
 
 		for (unsigned j = 0; j < cfg.nr_devs && !listed; j++)
 			listed = !strcmp(cfg.devs[j].conf.name, d->conf.name);
-		if (listed || from_command_line(d))
-			continue;
-		if (daemon_remove(dm, i, msg, sizeof(msg)) < 0)
-			log_msg(LOG_LEVEL_ERR, "reload: %s", msg);
+		if (!listed && !from_command_line(d))
+			daemon_remove(dm, i, false, TEARDOWN_RELOAD, NULL);
 	}
 	dm->failed[0] = '\0';
 	for (unsigned j = 0; j < cfg.nr_devs; j++) {
 		struct config_dev *cd = &cfg.devs[j];
-		struct device *d = daemon_find_name(dm, cd->conf.name);
+		int i = daemon_find_name(dm, cd->conf.name);
 
 		resolve_config_path(&cd->conf, path);
-		if (d && !dev_conf_same_device(&d->conf, &cd->conf)) {
+		if (i >= 0 && !dev_conf_same_device(&dm->slots[i].d->conf, &cd->conf)) {
 			log_msg(LOG_LEVEL_WARNING,
 				"reload: device \"%s\" (%s) changed; it runs as before until it is "
 				"deleted or ublkd restarts",
 				cd->conf.name, cd->conf.origin);
 			continue;
 		}
-		if (d)
+		if (i >= 0)
 			continue;
-		if (daemon_add(dm, &cd->conf, 0, msg, sizeof(msg)) < 0) {
-			log_msg(LOG_LEVEL_ERR, "reload: %s: %s", cd->conf.origin, msg);
+		if (daemon_add(dm, &cd->conf, 0, add_msg, sizeof(add_msg)) < 0) {
+			log_msg(LOG_LEVEL_ERR, "reload: %s: %s", cd->conf.origin, add_msg);
 			note_failed(dm, cd->conf.name);
+			failed++;
 		}
 	}
 	config_free(&cfg);
-	log_msg(LOG_LEVEL_NOTICE, "reload: done, %u devices live", dm->nr_devs);
+	log_msg(LOG_LEVEL_NOTICE, "reload: done, %u devices live", daemon_live_devices(dm));
 	daemon_notify_status(dm, "READY=1\n", NULL);
-}
-
-static int make_run_dir(char *err, size_t len)
-{
-	char path[PATH_MAX];
-	int ret = ipc_run_path(path, sizeof(path), "devices");
-
-	if (ret < 0) {
-		snprintf(err, len, "%s: run directory path too long", ipc_run_dir());
-		return ret;
+	if (failed) {
+		snprintf(msg, msg_len, "reload: done, but %u device%s failed: %s (see the log)",
+			 failed, failed == 1 ? "" : "s", dm->failed);
+		return -EIO;
 	}
-	if (mkdir(ipc_run_dir(), 0755) < 0 && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, len, "%s: %s", ipc_run_dir(), strerror(errno));
-		return ret;
-	}
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, len, "%s: %s", path, strerror(errno));
-		return ret;
-	}
-	return 0;
-}
-
-/* One daemon per run directory: the pid file is also the lock. */
-static int take_lock(struct daemon *dm, char *err, size_t len)
-{
-	char path[PATH_MAX], pid[32] = "";
-	int ret;
-
-	ipc_run_path(path, sizeof(path), "ublkd.pid");
-	dm->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (dm->lock_fd < 0) {
-		ret = -errno;
-		snprintf(err, len, "%s: %s", path, strerror(errno));
-		return ret;
-	}
-	if (flock(dm->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		ret = -errno;
-		if (read(dm->lock_fd, pid, sizeof(pid) - 1) > 0)
-			pid[strcspn(pid, "\n")] = '\0';
-		snprintf(err, len, "already running (pid %s, %s)", pid[0] ? pid : "unknown", path);
-		return ret == -EWOULDBLOCK ? -EALREADY : ret;
-	}
-	if (ftruncate(dm->lock_fd, 0) == 0)
-		dprintf(dm->lock_fd, "%d\n", getpid());
-	return 0;
-}
-
-static int open_socket(struct daemon *dm, char *err, size_t len)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int ret;
-
-	ret = ipc_run_path(addr.sun_path, sizeof(addr.sun_path), "ublkd.sock");
-	if (ret < 0) {
-		snprintf(err, len, "%s: socket path too long", ipc_run_dir());
-		return ret;
-	}
-	/* We hold the lock: a socket file left there is a dead daemon's. */
-	unlink(addr.sun_path);
-	dm->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (dm->listen_fd < 0 || bind(dm->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-	    chmod(addr.sun_path, 0600) < 0 || listen(dm->listen_fd, 16) < 0) {
-		ret = -errno;
-		snprintf(err, len, "%s: %s", addr.sun_path, strerror(errno));
-		return ret;
-	}
+	snprintf(msg, msg_len, "reload: done, %u devices live", daemon_live_devices(dm));
 	return 0;
 }
 
@@ -681,107 +613,145 @@ static int open_signals(struct daemon *dm, char *err, size_t len)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	dm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (dm->signal_fd < 0) {
+	dm->teardown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (dm->signal_fd < 0 || dm->teardown_fd < 0) {
 		ret = -errno;
-		snprintf(err, len, "signalfd: %s", strerror(errno));
+		snprintf(err, len, "signalfd/eventfd: %s", strerror(errno));
 		return ret;
 	}
 	return 0;
 }
 
 /*
- * Our own mount namespace, private below /: if a filesystem on one of our devices were
- * mounted in it, our exit would unmount it and wait on I/O that only we could serve.
+ * Our own mount namespace. If a filesystem on one of our devices were mounted only in ours,
+ * our exit would unmount it and wait on I/O that only we could serve; slave propagation means
+ * nothing mounted here goes out, while everything mounted outside, before or after we start
+ * (a late /srv, a reload's new image), comes in: we never open a file hidden under a mount
+ * point, and a filesystem on our device is unmounted here when it is unmounted outside.
  */
 static void own_mount_namespace(struct daemon *dm)
 {
 	if (unshare(CLONE_NEWNS) < 0)
 		daemon_warn(dm, "own mount namespace: %s (an unmount at exit may hang)",
 			    strerror(errno));
-	else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		daemon_warn(dm, "private mounts: %s", strerror(errno));
+	else if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		daemon_warn(dm, "slave mounts: %s", strerror(errno));
+}
+
+/* SIGTERM/SIGINT: every device goes, in parallel and even if in use. */
+static void daemon_begin_shutdown(struct daemon *dm, unsigned signo)
+{
+	log_msg(LOG_LEVEL_NOTICE, "signal %u: stopping every device", signo);
+	notify_send("STOPPING=1\nSTATUS=stopping every device");
+	dm->stopping = true;
+	/* No new clients: those waiting for a deletion still get their answer. */
+	server_close_listener(&dm->srv);
+	for (unsigned i = 0; i < dm->nr_slots; i++)
+		daemon_remove(dm, i, true, TEARDOWN_SHUTDOWN, NULL);
+}
+
+static void daemon_handle_signal(struct daemon *dm)
+{
+	struct signalfd_siginfo si;
+	char msg[CONFIG_ERR_MAX + 128];
+
+	if (read(dm->signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		if (!dm->stopping)
+			daemon_reload(dm, msg, sizeof(msg));
+		return;
+	}
+	if (dm->stopping)
+		log_msg(LOG_LEVEL_NOTICE, "signal %u: already stopping every device", si.ssi_signo);
+	else
+		daemon_begin_shutdown(dm, si.ssi_signo);
+}
+
+static bool daemon_idle_auto(const struct daemon *dm)
+{
+	return dm->opts->auto_exit && !dm->srv.activated && !dm->nr_slots;
 }
 
 static void daemon_loop(struct daemon *dm)
 {
-	while (!dm->stopping) {
-		struct pollfd pfd[2] = {
-			{ .fd = dm->listen_fd, .events = POLLIN },
-			{ .fd = dm->signal_fd, .events = POLLIN },
-		};
-		bool idle_auto = dm->opts->auto_exit && !dm->nr_devs;
-		int n = poll(pfd, 2, idle_auto ? AUTO_EXIT_IDLE_MS : -1);
+	for (;;) {
+		struct pollfd pfd[SERVER_MAX_CONNS + 3];
+		unsigned nr = 0, nr_srv;
+		int timeout_ms, n;
 
+		if (dm->stopping && !dm->nr_slots)
+			return;
+		pfd[nr++] = (struct pollfd){ .fd = dm->signal_fd, .events = POLLIN };
+		pfd[nr++] = (struct pollfd){ .fd = dm->teardown_fd, .events = POLLIN };
+		nr_srv = server_poll_fds(&dm->srv, pfd + nr);
+		timeout_ms = server_poll_timeout_ms(&dm->srv);
+		if (daemon_idle_auto(dm) && (timeout_ms < 0 || timeout_ms > AUTO_EXIT_IDLE_MS))
+			timeout_ms = AUTO_EXIT_IDLE_MS;
+		n = poll(pfd, nr + nr_srv, timeout_ms);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n == 0 && idle_auto) {
+		if (n == 0 && daemon_idle_auto(dm) && timeout_ms == AUTO_EXIT_IDLE_MS) {
 			log_msg(LOG_LEVEL_INFO, "no devices left: exiting");
 			return;
 		}
-		if (pfd[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(dm->signal_fd, &si, sizeof(si)) != sizeof(si))
-				continue;
-			if (si.ssi_signo == SIGHUP) {
-				daemon_reload(dm);
-				continue;
-			}
-			log_msg(LOG_LEVEL_NOTICE, "signal %u: stopping every device", si.ssi_signo);
+		if (pfd[0].revents & POLLIN)
+			daemon_handle_signal(dm);
+		if (pfd[1].revents & POLLIN)
+			daemon_reap(dm);
+		server_dispatch(&dm->srv, pfd + nr, nr_srv, daemon_handle_request, dm);
+		if (daemon_idle_auto(dm) && dm->lock_fd < 0) {
+			log_msg(LOG_LEVEL_INFO, "no devices left: exiting");
 			return;
-		}
-		if (pfd[0].revents & POLLIN) {
-			int fd = accept4(dm->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-			if (fd >= 0)
-				daemon_handle_client(dm, fd);
-			if (dm->opts->auto_exit && !dm->nr_devs) {
-				log_msg(LOG_LEVEL_INFO, "no devices left: exiting");
-				return;
-			}
 		}
 	}
 }
 
+/* After the loop (or a failed start): whatever is left goes, then everything is closed. */
 static int daemon_shutdown(struct daemon *dm)
 {
-	char msg[DEV_ERR_MAX + 128];
-	int status = 0;
+	if (dm->nr_slots && !dm->stopping)
+		daemon_begin_shutdown(dm, SIGTERM);
+	while (dm->nr_slots) {
+		struct pollfd pfd = { .fd = dm->teardown_fd, .events = POLLIN };
 
-	while (dm->nr_devs) {
-		if (daemon_remove(dm, dm->nr_devs - 1, msg, sizeof(msg)) < 0) {
-			log_msg(LOG_LEVEL_ERR, "%s", msg);
-			status = 1;
-			/* Forget it: it is as far down as the kernel let it go. */
-			free(dm->devs[--dm->nr_devs]);
-		}
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			break;
+		daemon_reap(dm);
 	}
-	free(dm->devs);
-	daemon_retire(dm);
+	free(dm->slots);
+	server_close(&dm->srv);
+	rundir_unlock(dm->lock_fd);
 	ublk_ctrl_close(&dm->ctrl);
-	return status;
+	if (dm->signal_fd >= 0)
+		close(dm->signal_fd);
+	if (dm->teardown_fd >= 0)
+		close(dm->teardown_fd);
+	return dm->shutdown_failed || dm->nr_slots ? 1 : 0;
 }
 
 int daemon_serve(const struct daemon_opts *opts)
 {
 	struct daemon dm = {
 		.opts = opts,
-		.listen_fd = -1,
 		.signal_fd = -1,
+		.teardown_fd = -1,
 		.lock_fd = -1,
 		.report_fd = opts->report_fd,
+		.srv = { .listen_fd = -1 },
 	};
 	char err[CONFIG_ERR_MAX + 64];
 	int ret, status;
 
-	ret = make_run_dir(err, sizeof(err));
-	if (!ret)
-		ret = take_lock(&dm, err, sizeof(err));
+	ret = rundir_prepare(err, sizeof(err));
+	if (!ret) {
+		ret = rundir_lock(err, sizeof(err));
+		dm.lock_fd = ret;
+		ret = ret < 0 ? ret : 0;
+	}
 	if (ret < 0) {
 		log_msg(LOG_LEVEL_ERR, "serve: %s", err);
 		daemon_report_end(&dm, err);
-		if (dm.lock_fd >= 0)
-			close(dm.lock_fd);
 		return 1;
 	}
 	own_mount_namespace(&dm);
@@ -798,11 +768,10 @@ int daemon_serve(const struct daemon_opts *opts)
 	if (!ret)
 		ret = open_signals(&dm, err, sizeof(err));
 	if (!ret)
-		ret = open_socket(&dm, err, sizeof(err));
+		ret = server_open(&dm.srv, err, sizeof(err));
 	if (ret < 0) {
 		log_msg(LOG_LEVEL_ERR, "serve: %s", err);
 		daemon_report_end(&dm, err);
-		dm.listen_fd = -1;
 		daemon_shutdown(&dm);
 		return 1;
 	}
@@ -815,12 +784,12 @@ int daemon_serve(const struct daemon_opts *opts)
 			return 1;
 		}
 	}
-	log_msg(LOG_LEVEL_NOTICE, "serving %u devices on %s/ublkd.sock", dm.nr_devs, ipc_run_dir());
+	log_msg(LOG_LEVEL_NOTICE, "serving %u devices on %s/ublkd.sock%s", dm.nr_slots,
+		ipc_run_dir(), dm.srv.activated ? " (socket from systemd)" : "");
 	daemon_report_end(&dm, NULL);
 	/* Every device that could come up is live: START_DEV returned for each. */
 	daemon_notify_status(&dm, "READY=1\n", NULL);
 	daemon_loop(&dm);
-	notify_send("STOPPING=1\nSTATUS=stopping every device");
 	status = daemon_shutdown(&dm);
 	log_msg(LOG_LEVEL_NOTICE, "exiting with status %d", status);
 	return status;

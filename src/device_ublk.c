@@ -16,6 +16,7 @@
 #include "ctrl.h"
 #include "device.h"
 #include "device_ublk.h"
+#include "holders.h"
 #include "queue.h"
 
 /* A transport left STUCK by a timed-out command is replaced before the next command. */
@@ -242,12 +243,51 @@ static int ublk_start(struct device *d)
 	return ret < 0 ? ctrl_failed(d, "START_DEV", ret) : 0;
 }
 
+/*
+ * Where the kernel cannot refuse a stop itself (no TRY_STOP_DEV): an exclusive open fails while
+ * the disk is mounted or stacked on, and the holders scan finds processes with it open. A
+ * mount that comes between this and STOP_DEV is not seen; TRY_STOP_DEV has no such window.
+ */
+static int probe_unused(struct device *d)
+{
+	char path[64], holders[DEV_ERR_MAX / 2];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/ublkb%u", d->info.dev_id);
+	fd = open(path, O_RDONLY | O_EXCL | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	if ((fd < 0 && errno == EBUSY) ||
+	    holders_describe(d->info.dev_id, holders, sizeof(holders)))
+		return -EBUSY;
+	return 0;
+}
+
+static int refuse_in_use(struct device *d)
+{
+	char holders[DEV_ERR_MAX / 2];
+
+	if (!holders_describe(d->info.dev_id, holders, sizeof(holders)))
+		snprintf(holders, sizeof(holders), "held open");
+	snprintf(d->err, sizeof(d->err), "/dev/ublkb%u is in use: %s", d->info.dev_id, holders);
+	return -EBUSY;
+}
+
 static int ublk_stop(struct device *d)
 {
+	bool try_stop = d->stop_only_unused && (d->info.flags & UBLK_F_SAFE_STOP_DEV);
 	int ret = ctrl_usable(d);
 
 	if (ret < 0)
 		return ret;
+	if (d->stop_only_unused && !try_stop && probe_unused(d) < 0)
+		return refuse_in_use(d);
+	if (try_stop) {
+		ret = ublk_ctrl_try_stop_dev(d->ctrl, d->info.dev_id);
+		if (ret == -EBUSY)
+			return refuse_in_use(d);
+		return ret < 0 ? ctrl_failed(d, "TRY_STOP_DEV", ret) : 0;
+	}
 	ret = ublk_ctrl_stop_dev(d->ctrl, d->info.dev_id);
 	return ret < 0 ? ctrl_failed(d, "STOP_DEV", ret) : 0;
 }
@@ -263,6 +303,12 @@ static int ublk_del(struct device *d)
 
 	if (ret < 0)
 		return ret;
+	if (d->del_async) {
+		ret = ublk_ctrl_del_dev_async(d->ctrl, d->info.dev_id);
+		/* Older than 6.9: the waiting kind is all there is. */
+		if (ret != -EOPNOTSUPP && ret != -EINVAL && ret != -ENOTTY)
+			return ret < 0 && ret != -ENODEV ? ctrl_failed(d, "DEL_DEV_ASYNC", ret) : 0;
+	}
 	ret = ublk_ctrl_del_dev(d->ctrl, d->info.dev_id);
 	return ret < 0 && ret != -ENODEV ? ctrl_failed(d, "DEL_DEV", ret) : 0;
 }

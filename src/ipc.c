@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dev_conf.h"
 #include "ipc.h"
 
 const char *ipc_run_dir(void)
@@ -33,14 +34,31 @@ int ipc_state_file_path(char *buf, size_t buf_bytes, uint32_t id)
 	return ipc_run_path(buf, buf_bytes, name);
 }
 
+int ipc_parse_id(const char *text, unsigned *id)
+{
+	unsigned long value = 0;
+
+	/* Digits only: no sign, no blanks, no 0x; and never wrapped (4294967296 is not 0). */
+	if (!*text || strspn(text, "0123456789") != strlen(text) || strlen(text) > 7)
+		return -EINVAL;
+	for (const char *p = text; *p; p++)
+		value = value * 10 + (unsigned long)(*p - '0');
+	if (value > DEV_MAX_ID)
+		return -ERANGE;
+	*id = (unsigned)value;
+	return 0;
+}
+
 int ipc_parse_dev_ref(const char *what, unsigned *id)
 {
-	char tail;
+	static const char *const prefixes[] = { "", "/dev/ublkb", "/dev/ublkc" };
 
-	if (sscanf(what, "%u%c", id, &tail) == 1 ||
-	    sscanf(what, "/dev/ublkb%u%c", id, &tail) == 1 ||
-	    sscanf(what, "/dev/ublkc%u%c", id, &tail) == 1)
-		return 0;
+	for (unsigned i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t n = strlen(prefixes[i]);
+
+		if (!strncmp(what, prefixes[i], n) && ipc_parse_id(what + n, id) == 0)
+			return 0;
+	}
 	return -EINVAL;
 }
 

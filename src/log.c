@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -24,12 +25,26 @@ static const char *const level_names[] = {
 	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug",
 };
 
+bool log_stderr_is_journal(const char *journal_stream)
+{
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	/*
+	 * systemd sets "DEV:INO" of the stream it connects to stderr; a child inherits the
+	 * variable with another stderr, where "<3>" prefixes would only be noise.
+	 */
+	if (!journal_stream || sscanf(journal_stream, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return false;
+	return fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
 void log_init(enum log_level level)
 {
-	const char *stream = getenv("JOURNAL_STREAM");
-
 	log_state.level = level;
-	log_state.journal = stream && *stream;
+	log_state.journal = log_stderr_is_journal(getenv("JOURNAL_STREAM"));
 }
 
 void log_set_level(enum log_level level)

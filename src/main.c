@@ -17,6 +17,7 @@
 #include "generator.h"
 #include "ipc.h"
 #include "log.h"
+#include "rundir.h"
 
 /* Exit statuses: 0 success, 1 the operation failed, 2 the command line is wrong. */
 #define EXIT_USAGE 2
@@ -33,8 +34,10 @@ static const char usage_text[] =
 	"  add --backend null|memory|file [OPTIONS]\n"
 	"               create a device and print its block device; starts a daemon if none\n"
 	"               runs (see ublkd add --help)\n"
-	"  del ID|NAME|/dev/ublkbN   stop and delete one device\n"
-	"  del --all    stop and delete every device of the daemon\n"
+	"  del [--force] ID|NAME|/dev/ublkbN   stop and delete one device (refused while\n"
+	"               it is mounted or open, unless --force)\n"
+	"  del [--force] --all   stop and delete every device of the daemon\n"
+	"  reload       make the daemon re-read its config file; returns once it is applied\n"
 	"  list [--json]\n"
 	"               show every ublk device the kernel has, whoever serves it\n"
 	"  features     print the ublk features of the running kernel (the UBLK_F_* mask,\n"
@@ -101,14 +104,30 @@ static const char add_usage[] =
 	"Exit status: 0 created, 1 failed (nothing is left behind), 2 bad command line.\n";
 
 static const char del_usage[] =
-	"Usage: ublkd del ID|NAME|/dev/ublkbN\n"
-	"       ublkd del --all\n"
+	"Usage: ublkd del [--force] ID|NAME|/dev/ublkbN\n"
+	"       ublkd del [--force] --all\n"
 	"\n"
 	"Stop and delete a device of the running daemon (--all: every one), waiting until the\n"
-	"kernel has let it go. Without a daemon, a device whose server is gone can still be\n"
-	"deleted by ID, by path, or by the name its dead daemon recorded in RUN_DIR/devices.\n"
+	"kernel has let it go. A device that is in use (a filesystem on it is mounted, a process\n"
+	"or another block device holds it open) is refused at once, naming what holds it.\n"
+	"Without a daemon, a device whose server is gone can still be deleted by ID, by path, or\n"
+	"by the name its dead daemon recorded in RUN_DIR/devices.\n"
 	"Prints the block device of each device deleted.\n"
-	"Exit status: 0 deleted, 1 failed, 2 bad command line.\n";
+	"\n"
+	"  --force   delete it even while in use: its users get I/O errors from then on, and the\n"
+	"            kernel keeps its number until the last of them lets go\n"
+	"\n"
+	"Exit status: 0 deleted, 1 failed (or refused), 2 bad command line.\n";
+
+static const char reload_usage[] =
+	"Usage: ublkd reload\n"
+	"\n"
+	"Make the running daemon re-read its config file, as SIGHUP does, and wait until it is\n"
+	"done: new devices are live when it returns, removed ones are being deleted (a removed\n"
+	"device that is in use is kept, and the log says so), changed ones are reported and left\n"
+	"running. A config with any error is rejected whole and the running devices stay.\n"
+	"Exit status: 0 applied, 1 rejected or a device failed (the reason on stderr), or no\n"
+	"daemon runs; 2 bad command line.\n";
 
 static const char list_usage[] =
 	"Usage: ublkd list [--json]\n"
@@ -223,17 +242,20 @@ static int serve_background(struct daemon_opts *opts)
 	int pipefd[2], log_fd, null_fd;
 	pid_t pid;
 
+	char err[PATH_MAX + 128];
+
 	if (ipc_run_path(log_path, sizeof(log_path), "ublkd.log") < 0) {
 		fprintf(stderr, "ublkd: serve: %s: path too long\n", ipc_run_dir());
 		return 1;
 	}
-	if (mkdir(ipc_run_dir(), 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "ublkd: serve: %s: %s\n", ipc_run_dir(), strerror(errno));
+	if (rundir_prepare(err, sizeof(err)) < 0) {
+		fprintf(stderr, "ublkd: serve: %s\n", err);
 		return 1;
 	}
-	log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	log_fd = rundir_open("ublkd.log", O_WRONLY | O_CREAT | O_APPEND, 0640);
 	if (log_fd < 0) {
-		fprintf(stderr, "ublkd: serve: %s: %s\n", log_path, strerror(errno));
+		fprintf(stderr, "ublkd: serve: %s: %s%s\n", log_path, strerror(-log_fd),
+			log_fd == -ELOOP ? " (a symlink; ublkd does not follow it)" : "");
 		return 1;
 	}
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -491,22 +513,53 @@ static int cmd_add(int argc, char **argv)
 
 static int cmd_del(int argc, char **argv)
 {
+	bool force = false;
+	const char *what = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(del_usage, stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--force")) {
+			force = true;
+			continue;
+		}
+		if (argv[i][0] == '-' && strcmp(argv[i], "--all")) {
+			fprintf(stderr,
+				"ublkd: del: unknown option \"%s\" (see ublkd del --help)\n",
+				argv[i]);
+			return EXIT_USAGE;
+		}
+		if (what) {
+			fprintf(stderr, "ublkd: del: one device at a time (or --all) (see ublkd "
+					"del --help)\n");
+			return EXIT_USAGE;
+		}
+		what = argv[i];
+	}
+	if (!what || !what[0]) {
+		fprintf(stderr,
+			"ublkd: del: which device? give ID, NAME, /dev/ublkbN or --all (see "
+			"ublkd del --help)\n");
+		return EXIT_USAGE;
+	}
+	return client_del(what, force);
+}
+
+static int cmd_reload(int argc, char **argv)
+{
 	if (argc == 2 && is_help(argv[1])) {
-		fputs(del_usage, stdout);
+		fputs(reload_usage, stdout);
 		return 0;
 	}
-	if (argc == 2 && argv[1][0] == '-' && strcmp(argv[1], "--all")) {
-		fprintf(stderr, "ublkd: del: unknown option \"%s\" (see ublkd del --help)\n",
+	if (argc > 1) {
+		fprintf(stderr,
+			"ublkd: reload: unexpected argument \"%s\" (see ublkd reload --help)\n",
 			argv[1]);
 		return EXIT_USAGE;
 	}
-	if (argc != 2 || !argv[1][0]) {
-		fprintf(stderr, "ublkd: del: %s (see ublkd del --help)\n",
-			argc > 2 ? "one device at a time (or --all)"
-				 : "which device? give ID, NAME, /dev/ublkbN or --all");
-		return EXIT_USAGE;
-	}
-	return client_del(argv[1]);
+	return client_reload();
 }
 
 static int cmd_list(int argc, char **argv)
@@ -536,7 +589,7 @@ int main(int argc, char **argv)
 		int (*run)(int argc, char **argv);
 	} cmds[] = {
 		{ "serve", cmd_serve }, { "add", cmd_add },	      { "del", cmd_del },
-		{ "list", cmd_list },	{ "features", cmd_features },
+		{ "list", cmd_list },	{ "features", cmd_features }, { "reload", cmd_reload },
 	};
 
 	/* systemd runs the generator symlink early at boot: same binary, other job. */

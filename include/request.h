@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket's requests, as text (the client sends one, then shuts down its side):
+ *
+ *   add              then one "key = value" line per device key (include/dev_conf.h)
+ *   del WHAT         WHAT: a name, an id, /dev/ublkbN or /dev/ublkcN, or --all; a second
+ *                    line "force" deletes a device even while it is in use
+ *   reload           re-read the config file; answered once new devices are live
+ *
+ * The reply is one line per result, "ok TEXT" or "error MESSAGE", then EOF. Everything is
+ * checked here, before the daemon acts: the CLI checked too, but the socket trusts nobody.
+ */
+#ifndef UBLKD_REQUEST_H
+#define UBLKD_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dev_conf.h"
+
+enum request_kind {
+	REQUEST_ADD,
+	REQUEST_DEL,
+	REQUEST_RELOAD,
+};
+
+struct request {
+	enum request_kind kind;
+	struct dev_conf conf; /* add: checked with dev_conf_check() */
+	const char *target;   /* del: what to delete (points into the parsed text); NULL: all */
+	bool force;	      /* del: even while in use */
+};
+
+/* Parses text (modified in place); 0, or -errno with a message for the client in err. */
+int request_parse(char *text, struct request *req, char *err, size_t err_len);
+
+#endif /* UBLKD_REQUEST_H */

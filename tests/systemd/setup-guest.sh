@@ -10,7 +10,8 @@
 # - images in /tmp and in a /home directory with a space in its name (nothing is refused);
 # - one device that cannot come up (its file does not exist);
 # - fstab lines that mount two of the devices (x-systemd.requires=ublkd.service): one whose
-#   image lives on /var/lib/ublkd, one whose image lives on /srv.
+#   image lives on /var/lib/ublkd, one whose image lives on /srv;
+# - a oneshot unit that adds a device (not enabled: a test starts it).
 # Every image made before boot is an ext4 with a marker file that says where it lives.
 set -eu
 build=${1:?usage: setup-guest.sh BUILD}
@@ -62,6 +63,16 @@ DefaultDependencies=no
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/sleep 2
+UNIT
+
+# Started by test_add_via_socket while ublkd.service is stopped (written now: a daemon-reload
+# in the test would cost seconds under TCG).
+cat >/etc/systemd/system/ublkd-test-add.service <<'UNIT'
+[Unit]
+Description=ublkd test: a device made by a oneshot unit
+[Service]
+Type=oneshot
+ExecStart=/usr/sbin/ublkd add --backend memory --size 32M --id 21 --name viasock
 UNIT
 
 cat >/etc/ublkd.conf <<'CONF'

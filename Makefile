@@ -17,10 +17,13 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 MODULESLOADDIR ?= $(PREFIX)/lib/modules-load.d
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/ublkd
+# ublkd-generator, a symlink to the binary: systemd runs it at boot and on daemon-reload.
+SYSTEMD_GENERATOR_DIR ?= $(PREFIX)/lib/systemd/system-generators
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARNINGS := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE -DUBLKD_VERSION='"$(VERSION)"' $(CPPFLAGS)
+ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE -DUBLKD_VERSION='"$(VERSION)"' \
+	-DUBLKD_SYSCONFDIR='"$(SYSCONFDIR)"' $(CPPFLAGS)
 SAN_FLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all)
 ALL_CFLAGS := $(WARNINGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP
 ALL_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
@@ -119,10 +122,13 @@ format-check:
 # filled in here. Running it again installs the same files; uninstall removes exactly them.
 install: $(BUILD)/ublkd
 	install -D -m 0755 $(BUILD)/ublkd $(DESTDIR)$(SBINDIR)/ublkd
-	install -d $(DESTDIR)$(UNITDIR)
-	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-		systemd/ublkd.service >$(DESTDIR)$(UNITDIR)/ublkd.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/ublkd.service
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSTEMD_GENERATOR_DIR)
+	for unit in ublkd.service ublkd.socket; do \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			systemd/$$unit >$(DESTDIR)$(UNITDIR)/$$unit && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
+	ln -sfn $(SBINDIR)/ublkd $(DESTDIR)$(SYSTEMD_GENERATOR_DIR)/ublkd-generator
 	install -D -m 0644 systemd/ublk_drv.conf $(DESTDIR)$(MODULESLOADDIR)/ublk_drv.conf
 	install -D -m 0644 ublkd.conf.example $(DESTDIR)$(DOCDIR)/ublkd.conf.example
 	install -D -m 0644 man/ublkd.8 $(DESTDIR)$(MANDIR)/man8/ublkd.8
@@ -130,6 +136,7 @@ install: $(BUILD)/ublkd
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ublkd $(DESTDIR)$(UNITDIR)/ublkd.service \
+		$(DESTDIR)$(UNITDIR)/ublkd.socket $(DESTDIR)$(SYSTEMD_GENERATOR_DIR)/ublkd-generator \
 		$(DESTDIR)$(MODULESLOADDIR)/ublk_drv.conf $(DESTDIR)$(DOCDIR)/ublkd.conf.example \
 		$(DESTDIR)$(MANDIR)/man8/ublkd.8 $(DESTDIR)$(MANDIR)/man5/ublkd.conf.5
 	rmdir --ignore-fail-on-non-empty $(DESTDIR)$(DOCDIR) 2>/dev/null || true

@@ -59,5 +59,11 @@ int config_load(const char *path, struct config *cfg, char *err, size_t err_byte
 /* The same from an open stream; name is used in messages. */
 int config_parse(FILE *in, const char *name, struct config *cfg, char *err, size_t err_bytes);
 void config_free(struct config *cfg);
+/*
+ * A relative path of a device is relative to the directory of the config file it came from,
+ * wherever the reader runs: c->path is rewritten in place (left as it is if the result would not
+ * fit). Absolute paths and devices without a path are untouched.
+ */
+void config_resolve_path(struct dev_conf *c, const char *config_path);
 
 #endif /* UBLKD_CONFIG_H */

@@ -462,3 +462,17 @@ void config_free(struct config *cfg)
 	free(cfg->devs);
 	memset(cfg, 0, sizeof(*cfg));
 }
+
+void config_resolve_path(struct dev_conf *c, const char *config_path)
+{
+	const char *slash = strrchr(config_path, '/');
+	char joined[PATH_MAX];
+	int n;
+
+	if (!c->path[0] || c->path[0] == '/' || !slash)
+		return;
+	n = snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - config_path), config_path,
+		     c->path);
+	if (n > 0 && (size_t)n < sizeof(joined))
+		memcpy(c->path, joined, sizeof(c->path));
+}

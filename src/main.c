@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "detach.h"
 #include "dev_conf.h"
+#include "generator.h"
 #include "ipc.h"
 #include "log.h"
 
@@ -497,6 +498,9 @@ int main(int argc, char **argv)
 		{ "list", cmd_list },	{ "features", cmd_features }, { "reload", cmd_reload },
 	};
 
+	/* systemd runs the generator symlink early at boot: same binary, other job. */
+	if (argc > 0 && !strcmp(basename(argv[0]), "ublkd-generator"))
+		return generator_main(argc, argv);
 	if (argc < 2) {
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;

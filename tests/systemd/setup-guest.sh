@@ -1,24 +1,79 @@
 #!/bin/sh
 # setup-guest.sh BUILD: the --systemd-setup step of the systemd suite, run chrooted in the test
 # VM's root (the checkout is the working directory) before systemd starts. Installs ublkd as
-# `make install PREFIX=/usr` would, a config of three good devices and one that cannot come up,
-# an ext4 image with a marker file behind the file device, an fstab line that mounts it with
-# x-systemd.requires=ublkd.service, and enables the unit.
+# `make install PREFIX=/usr` would (binary, ublkd.service, ublkd.socket, ublkd-generator) and
+# enables it, with:
+# - two filesystems from fstab, each an ext4 image on / mounted through a loop device:
+#   /var/lib/ublkd (the images of the first tests; a separate /var in miniature) and /srv,
+#   mounted late on purpose (it waits 2 s for ublkd-test-late.service), each with an image
+#   made before boot and one that `create = yes` makes at boot;
+# - images in /tmp and in a /home directory with a space in its name (nothing is refused);
+# - one device that cannot come up (its file does not exist);
+# - fstab lines that mount two of the devices (x-systemd.requires=ublkd.service): one whose
+#   image lives on /var/lib/ublkd, one whose image lives on /srv;
+# - a oneshot unit that adds a device (not enabled: a test starts it).
+# Every image made before boot is an ext4 with a marker file that says where it lives.
 set -eu
 build=${1:?usage: setup-guest.sh BUILD}
 
 install -D -m 0755 "$build/ublkd" /usr/sbin/ublkd
-sed -e 's|@SBINDIR@|/usr/sbin|g' -e 's|@SYSCONFDIR@|/etc|g' systemd/ublkd.service \
-	>/etc/systemd/system/ublkd.service
+for unit in ublkd.service ublkd.socket; do
+	sed -e 's|@SBINDIR@|/usr/sbin|g' -e 's|@SYSCONFDIR@|/etc|g' "systemd/$unit" \
+		>"/etc/systemd/system/$unit"
+done
+mkdir -p /usr/lib/systemd/system-generators
+ln -sfn /usr/sbin/ublkd /usr/lib/systemd/system-generators/ublkd-generator
 install -D -m 0644 systemd/ublk_drv.conf /etc/modules-load.d/ublk_drv.conf
 install -D -m 0644 man/ublkd.8 /usr/share/man/man8/ublkd.8
 install -D -m 0644 man/ublkd.conf.5 /usr/share/man/man5/ublkd.conf.5
+# systemd's kmod cannot read the guest's modules.dep: the loop mounts need the driver now.
+modprobe loop
 
-mkdir -p /var/lib/ublkd /mnt/ublk /tmp/ublkd-populate
-echo "written before boot" >/tmp/ublkd-populate/marker
-rm -f /var/lib/ublkd/fs.img
-truncate -s 64M /var/lib/ublkd/fs.img
-mkfs.ext4 -q -F -d /tmp/ublkd-populate /var/lib/ublkd/fs.img
+# An ext4 image of SIZE at IMAGE holding a marker file with TEXT (and FILES copied in).
+make_ext4() { # IMAGE SIZE TEXT [FILES...]
+	local image=$1 size=$2 text=$3 tree
+	shift 3
+	tree=$(mktemp -d)
+	echo "$text" >"$tree/marker"
+	[ $# -eq 0 ] || cp --sparse=always "$@" "$tree/"
+	rm -f "$image"
+	truncate -s "$size" "$image"
+	mkfs.ext4 -q -F -d "$tree" "$image"
+	rm -rf "$tree"
+}
+
+staging=/tmp/ublkd-staging
+rm -rf "$staging" /ublkd-vm-disks
+mkdir -p "$staging" /ublkd-vm-disks /var/lib/ublkd /srv /mnt/ublk /mnt/ublk-srv \
+	"/home/ublkd images"
+make_ext4 "$staging/fs.img" 64M "written before boot"
+make_ext4 "$staging/data.img" 32M "on /srv before boot"
+# The filesystems themselves: what they hold must be visible only once they are mounted.
+make_ext4 /ublkd-vm-disks/var-lib-ublkd.ext4 128M "the /var/lib/ublkd filesystem" \
+	"$staging/fs.img"
+make_ext4 /ublkd-vm-disks/srv.ext4 128M "the /srv filesystem" "$staging/data.img"
+rm -rf "$staging"
+truncate -s 16M /tmp/ublkd-tmp.img "/home/ublkd images/home disk.img"
+
+cat >/etc/systemd/system/ublkd-test-late.service <<'UNIT'
+[Unit]
+Description=ublkd test: holds the /srv mount back, as a slow disk would
+DefaultDependencies=no
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sleep 2
+UNIT
+
+# Started by test_add_via_socket while ublkd.service is stopped (written now: a daemon-reload
+# in the test would cost seconds under TCG).
+cat >/etc/systemd/system/ublkd-test-add.service <<'UNIT'
+[Unit]
+Description=ublkd test: a device made by a oneshot unit
+[Service]
+Type=oneshot
+ExecStart=/usr/sbin/ublkd add --backend memory --size 32M --id 21 --name viasock
+UNIT
 
 cat >/etc/ublkd.conf <<'CONF'
 [device "nul"]
@@ -41,6 +96,43 @@ id = 12
 backend = file
 path = /var/lib/ublkd/missing.img
 id = 13
+
+# On /srv, which is mounted late: opened only once it is there.
+[device "srvdata"]
+backend = file
+path = /srv/data.img
+id = 15
+
+# Made at boot: on the mounted /srv, not on / under the mount point.
+[device "srvnew"]
+backend = file
+path = /srv/new.img
+create = yes
+size = 16M
+id = 16
+
+[device "statenew"]
+backend = file
+path = /var/lib/ublkd/new.img
+create = yes
+size = 16M
+id = 17
+
+# Anywhere an admin names works under the shipped unit.
+[device "tmp"]
+backend = file
+path = /tmp/ublkd-tmp.img
+id = 18
+
+[device "home"]
+backend = file
+path = "/home/ublkd images/home disk.img"
+id = 19
 CONF
-echo "/dev/ublkb12 /mnt/ublk ext4 defaults,x-systemd.requires=ublkd.service 0 0" >>/etc/fstab
+cat >>/etc/fstab <<'FSTAB'
+/ublkd-vm-disks/var-lib-ublkd.ext4 /var/lib/ublkd ext4 loop 0 0
+/ublkd-vm-disks/srv.ext4 /srv ext4 loop,x-systemd.requires=ublkd-test-late.service 0 0
+/dev/ublkb12 /mnt/ublk ext4 defaults,x-systemd.requires=ublkd.service 0 0
+/dev/ublkb15 /mnt/ublk-srv ext4 defaults,x-systemd.requires=ublkd.service 0 0
+FSTAB
 systemctl enable ublkd.service

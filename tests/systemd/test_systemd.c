@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * ublkd.service in a guest booted with systemd as PID 1, after tests/systemd/setup-guest.sh
- * installed and enabled it with a config of null, memory and file devices plus one that cannot
- * come up, and an fstab line for the file device. The tests run in order on that one boot:
- * what boot left, reloads, then stop.
+ * ublkd.service and ublkd.socket in a guest booted with systemd as PID 1, after
+ * tests/systemd/setup-guest.sh installed and enabled them with a config of null, memory and
+ * file devices plus one that cannot come up; images on two filesystems from fstab (/var/lib/ublkd
+ * and /srv, mounted late), in /tmp and in /home; fstab lines that mount two of the devices.
+ * The tests run in order on that one boot: what boot left, paths, reloads, stop, then a device
+ * added through the socket while the service was stopped.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,21 @@ static void sh_ok(const char *cmd)
 	run_sh(&r, "%s", cmd);
 	ck_assert_msg(r.status == 0, "%s: status %d\nstdout: %s\nstderr: %s", cmd, r.status, r.out,
 		      r.err);
+}
+
+/* sh_ok() of a formatted command. */
+static void sh_okf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh_okf(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ck_assert_msg(n > 0 && (size_t)n < sizeof(cmd), "command too long: %s", fmt);
+	sh_ok(cmd);
 }
 
 static bool block_device_exists(unsigned id)
@@ -73,7 +91,9 @@ START_TEST(test_boot)
 	static const struct {
 		unsigned id;
 		const char *bytes;
-	} devs[] = { { 10, "1073741824" }, { 11, "67108864" }, { 12, "67108864" } };
+	} devs[] = { { 10, "1073741824" }, { 11, "67108864" }, { 12, "67108864" },
+		     { 15, "33554432" },   { 16, "16777216" }, { 17, "16777216" },
+		     { 18, "16777216" },   { 19, "16777216" } };
 
 	sh_ok("systemctl is-active ublkd.service");
 	ck_assert_str_eq(r.out, "active\n");
@@ -88,13 +108,13 @@ START_TEST(test_boot)
 	ck_assert_msg(!block_device_exists(13), "the broken device exists");
 	/* The status line says what runs and what failed, in systemctl and in the journal. */
 	sh_ok("systemctl show -p StatusText --value ublkd.service");
-	ck_assert_msg(strstr(r.out, "3 devices live") && strstr(r.out, "failed: broken"),
+	ck_assert_msg(strstr(r.out, "8 devices live") && strstr(r.out, "failed: broken"),
 		      "status: %s", r.out);
 	ck_assert_msg(journal_has("missing.img"), "the journal does not name the missing file");
-	ck_assert_msg(journal_has("serving 3 devices"), "no start line in the journal");
+	ck_assert_msg(journal_has("serving 8 devices"), "no start line in the journal");
 	/* Journal priorities: the failure was logged as a warning, the start as a notice. */
 	sh_ok("journalctl -u ublkd.service -p warning --no-pager -o cat");
-	ck_assert_msg(strstr(r.out, "broken") && !strstr(r.out, "serving 3 devices"),
+	ck_assert_msg(strstr(r.out, "broken") && !strstr(r.out, "serving 8 devices"),
 		      "priorities: %s", r.out);
 }
 END_TEST
@@ -111,10 +131,87 @@ START_TEST(test_fstab_mount)
 }
 END_TEST
 
+/*
+ * The service's daemon has PATH open, and it is the file PATH names now that every filesystem
+ * is mounted: the same device and inode through /proc/MAINPID/fd.
+ */
+static void assert_served_from(const char *path)
+{
+	sh_okf("pid=$(systemctl show -p MainPID --value ublkd.service); want=$(stat -c %%d:%%i "
+	       "'%s'); for fd in /proc/$pid/fd/*; do [ \"$(readlink $fd)\" = '%s' ] && "
+	       "[ \"$(stat -L -c %%d:%%i $fd)\" = \"$want\" ] && exit 0; done; "
+	       "ls -l /proc/$pid/fd; exit 1",
+	       path, path);
+}
+
+/*
+ * Images on filesystems from fstab, /var/lib/ublkd and /srv (which comes late), are opened only
+ * once they are mounted: served from those filesystems, the create = yes ones made there and
+ * not on / under the mount point; the device whose image is on /srv is mounted from fstab.
+ */
+START_TEST(test_boot_mounts)
+{
+	static const char *const images[] = { "/var/lib/ublkd/fs.img", "/var/lib/ublkd/new.img",
+					      "/srv/data.img", "/srv/new.img" };
+
+	sh_ok("findmnt -n -o SOURCE /srv && findmnt -n -o SOURCE /var/lib/ublkd");
+	ck_assert_msg(strstr(r.out, "/dev/loop"), "not loop mounts: %s", r.out);
+	for (unsigned i = 0; i < sizeof(images) / sizeof(images[0]); i++)
+		assert_served_from(images[i]);
+	/* / itself, without what is mounted on it: nothing under the mount points. */
+	sh_ok("mkdir -p /tmp/rootview && mount --bind / /tmp/rootview && "
+	      "ls -A /tmp/rootview/srv /tmp/rootview/var/lib/ublkd; umount /tmp/rootview");
+	ck_assert_msg(!strstr(r.out, ".img"), "images on / under the mount points: %s", r.out);
+	sh_ok("findmnt -n -o SOURCE /mnt/ublk-srv && cat /mnt/ublk-srv/marker");
+	ck_assert_str_eq(r.out, "/dev/ublkb15\non /srv before boot\n");
+	/* The generator's work, quoting included, as systemd read it. */
+	sh_ok("systemctl show -p RequiresMountsFor --value ublkd.service");
+	ck_assert_msg(strstr(r.out, "/srv/data.img") && strstr(r.out, "/var/lib/ublkd/fs.img") &&
+			      strstr(r.out, "/home/ublkd images/home disk.img"),
+		      "RequiresMountsFor=%s", r.out);
+	sh_ok("systemctl show -p After --value ublkd.service");
+	ck_assert_msg(strstr(r.out, "srv.mount") && strstr(r.out, "var-lib-ublkd.mount"),
+		      "After=%s", r.out);
+}
+END_TEST
+
 START_TEST(test_unit_verifies)
 {
-	sh_ok("systemd-analyze verify /etc/systemd/system/ublkd.service 2>&1");
+	sh_ok("systemd-analyze verify /etc/systemd/system/ublkd.service "
+	      "/etc/systemd/system/ublkd.socket 2>&1");
 	ck_assert_msg(r.out[0] == '\0', "systemd-analyze verify: %s", r.out);
+	/* systemd breaks an ordering cycle by dropping a job, and says so only in the journal. */
+	run_sh(&r, "journalctl -b --no-pager -o cat | "
+		   "grep -i -e 'ordering cycle' -e 'dependency on' -e 'ublkd-generator'");
+	ck_assert_msg(r.status == 1, "the journal of this boot: %s", r.out);
+}
+END_TEST
+
+/* A file device at path, added by hand, serves a read and goes again. */
+static void add_file_device(const char *path)
+{
+	sh_okf("dev=$(ublkd add --backend file --path '%s' --create --size 8M) && "
+	       "dd if=$dev of=/dev/null bs=64k count=16 iflag=direct status=none && "
+	       "ublkd del $dev && rm -f '%s'",
+	       path, path);
+}
+
+/*
+ * Images where an admin put them, /tmp and /home included, work from the config (boot brought
+ * up ublkb18 and ublkb19) and with ublkd add --path: the unit refuses no path.
+ */
+START_TEST(test_paths)
+{
+	sh_ok("dd if=/dev/urandom of=/tmp/block bs=4k count=1 status=none && "
+	      "for dev in /dev/ublkb18 /dev/ublkb19; do "
+	      "dd if=/tmp/block of=$dev bs=4k count=1 oflag=direct status=none && "
+	      "dd if=$dev bs=4k count=1 iflag=direct status=none | cmp - /tmp/block || exit 1; "
+	      "done");
+	assert_served_from("/tmp/ublkd-tmp.img");
+	assert_served_from("/home/ublkd images/home disk.img");
+	add_file_device("/tmp/ublkd-add.img");
+	add_file_device("/srv/ublkd-add.img");
+	add_file_device("/home/ublkd images/added disk.img");
 }
 END_TEST
 
@@ -127,8 +224,12 @@ START_TEST(test_reload)
 		   ">/dev/null 2>&1 & echo $! >/tmp/reload-fio.pid");
 	ck_assert_int_eq(r.status, 0);
 	sleep_ms(1500);
-	/* nul goes, extra comes, fs changes (reported, left running), ram stays as it is. */
+	/*
+	 * nul goes, extra comes, fs changes (reported, left running), ram stays as it is. broken
+	 * goes too: a device that fails to come up fails the reload (ublkd reload exits 1).
+	 */
 	sh_ok("sed -i -e '/^\\[device \"nul\"\\]/,/^$/d' "
+	      "-e '/^# Valid, but/d' -e '/^\\[device \"broken\"\\]/,/^$/d' "
 	      "-e 's|^path = /var/lib/ublkd/fs.img|&\\nread_only = yes|' " CONF " && "
 	      "printf '\\n[device \"extra\"]\\nbackend = memory\\nsize = 32M\\nid = 14\\n' >>" CONF
 	      " && systemctl reload ublkd.service");
@@ -147,17 +248,31 @@ START_TEST(test_reload)
 }
 END_TEST
 
-/* A config with an error is rejected whole; every device stays. */
+/*
+ * A config with an error is rejected whole; every device stays, and systemctl reload fails,
+ * so that a script knows.
+ */
 START_TEST(test_reload_broken_config)
 {
-	sh_ok("cp " CONF " /tmp/ublkd.conf.good && "
-	      "printf '\\n[device \"bad\"]\\nbackend = memory\\nsize = 1Q\\n' >>" CONF
-	      " && sed -i '/^\\[device \"extra\"\\]/,/^$/d' " CONF
-	      " && systemctl reload ublkd.service");
-	ck_assert_msg(wait_journal("reload rejected", 60), "no rejection in the journal");
+	sh_ok("cp " CONF " /tmp/ublkd.conf.good");
+	run_sh(&r, "printf '\\n[device \"bad\"]\\nbackend = memory\\nsize = 1Q\\n' >>" CONF
+		   " && sed -i '/^\\[device \"extra\"\\]/,/^$/d' " CONF
+		   " && systemctl reload ublkd.service");
+	ck_assert_msg(r.status != 0, "the reload of a broken config succeeded");
+	ck_assert_msg(strstr(r.err, "ublkd.service"), "systemctl reload: %s", r.err);
+	ck_assert_msg(journal_has("reload rejected"), "no rejection in the journal");
 	ck_assert_msg(journal_has(CONF ":"), "the rejection does not name the file and line");
 	ck_assert(block_device_exists(11) && block_device_exists(12) && block_device_exists(14));
-	sh_ok("cp /tmp/ublkd.conf.good " CONF);
+	sh_ok("cp /tmp/ublkd.conf.good " CONF " && systemctl is-active ublkd.service");
+}
+END_TEST
+
+/* systemctl reload returns once new devices are usable: no wait between the two. */
+START_TEST(test_reload_waits)
+{
+	sh_ok("printf '\\n[device \"late\"]\\nbackend = memory\\nsize = 8M\\nid = 20\\n' >>" CONF
+	      " && systemctl reload ublkd.service && blockdev --getsize64 /dev/ublkb20");
+	ck_assert_str_eq(r.out, "8388608\n");
 }
 END_TEST
 
@@ -179,6 +294,31 @@ START_TEST(test_stop)
 }
 END_TEST
 
+/*
+ * With the service stopped, a oneshot unit adds a device: the socket starts the service, which
+ * serves the device after the oneshot (and everything in its cgroup) is gone.
+ */
+START_TEST(test_add_via_socket)
+{
+	sh_ok("systemctl is-active ublkd.socket");
+	sh_ok("systemctl is-active ublkd.service || true");
+	ck_assert_str_eq(r.out, "inactive\n");
+	/* Type=oneshot, ExecStart=ublkd add ... --id 21 (setup-guest.sh wrote it). */
+	sh_ok("systemctl start ublkd-test-add.service");
+	sh_ok("systemctl is-active ublkd-test-add.service || true");
+	ck_assert_str_eq(r.out, "inactive\n");
+	/* Whatever the oneshot left behind has been sent SIGTERM: give it time to die. */
+	sleep_ms(1000);
+	sh_ok("timeout 30 dd if=/dev/ublkb21 of=/dev/null bs=64k count=16 iflag=direct "
+	      "status=none");
+	sh_ok("main=$(systemctl show -p MainPID --value ublkd.service) && "
+	      "pid=$(ublkd list --json | grep '\"id\": 21,' | "
+	      "sed 's/.*\"pid\": \\([0-9]*\\).*/\\1/') && "
+	      "echo \"main=$main pid=$pid\" && [ \"$pid\" = \"$main\" ] && "
+	      "grep -q '/ublkd.service$' /proc/$pid/cgroup");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("systemd");
@@ -188,10 +328,14 @@ int main(void)
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_boot);
 	tcase_add_test(tc, test_fstab_mount);
+	tcase_add_test(tc, test_boot_mounts);
 	tcase_add_test(tc, test_unit_verifies);
+	tcase_add_test(tc, test_paths);
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_reload_broken_config);
+	tcase_add_test(tc, test_reload_waits);
 	tcase_add_test(tc, test_stop);
+	tcase_add_test(tc, test_add_via_socket);
 	suite_add_tcase(s, tc);
 	return suite_main(s);
 }

@@ -541,18 +541,33 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return remove(path);
 }
 
-/* The regular files below listing_root, as "PATH MODE" lines (PATH without the root). */
+/*
+ * The regular files below listing_root, as "PATH MODE" lines, and the symlinks, as
+ * "PATH -> TARGET" (PATH without the root).
+ */
 static char listing[4096];
 static size_t listing_used;
 static const char *listing_root;
 
 static int list_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
+	char target[PATH_MAX];
+	ssize_t n;
+
 	(void)ftw;
-	if (flag == FTW_F && listing_used < sizeof(listing))
+	if (listing_used >= sizeof(listing))
+		return 0;
+	if (flag == FTW_F) {
 		listing_used += (size_t)snprintf(listing + listing_used,
 						 sizeof(listing) - listing_used, "%s %04o\n",
 						 path + strlen(listing_root), st->st_mode & 07777);
+	} else if (flag == FTW_SL) {
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n < 0 ? 0 : n] = '\0';
+		listing_used +=
+			(size_t)snprintf(listing + listing_used, sizeof(listing) - listing_used,
+					 "%s -> %s\n", path + strlen(listing_root), target);
+	}
 	return 0;
 }
 
@@ -594,12 +609,17 @@ static void make_in(const char *target, const char *destdir, const char *build)
 		      run.err);
 }
 
-/* What make install lays out with PREFIX=/usr, twice over the same; uninstall takes it all. */
+/*
+ * What make install lays out with PREFIX=/usr (the generator a symlink to the binary), twice
+ * over the same; uninstall takes it all.
+ */
 START_TEST(test_install_layout)
 {
 	static const char *const want[] = {
 		"/usr/sbin/ublkd 0755",
 		"/usr/lib/systemd/system/ublkd.service 0644",
+		"/usr/lib/systemd/system/ublkd.socket 0644",
+		"/usr/lib/systemd/system-generators/ublkd-generator -> /usr/sbin/ublkd",
 		"/usr/lib/modules-load.d/ublk_drv.conf 0644",
 		"/usr/share/doc/ublkd/ublkd.conf.example 0644",
 		"/usr/share/man/man8/ublkd.8 0644",
@@ -633,6 +653,8 @@ START_TEST(test_install_layout)
 		      "installed unit's ExecStart is not the installed binary and config:\n%s",
 		      unit);
 	ck_assert_msg(!strchr(unit, '@'), "installed unit keeps a placeholder:\n%s", unit);
+	ck_assert_msg(strstr(unit, "\nExecReload=/usr/sbin/ublkd reload\n"),
+		      "installed unit's ExecReload is not the installed binary:\n%s", unit);
 	free(unit);
 
 	make_in("uninstall", dir, build);

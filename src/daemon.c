@@ -411,19 +411,6 @@ static void daemon_handle_request(void *ctx, struct conn *c)
 	daemon_finish_conn(dm, c);
 }
 
-/* Relative paths in a config file are relative to the file, not to wherever we were started. */
-static void resolve_config_path(struct dev_conf *c, const char *config_path)
-{
-	const char *slash = strrchr(config_path, '/');
-	char joined[PATH_MAX];
-
-	if (!c->path[0] || c->path[0] == '/' || !slash)
-		return;
-	if ((size_t)snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - config_path),
-			     config_path, c->path) < sizeof(joined))
-		memcpy(c->path, joined, sizeof(c->path));
-}
-
 static void note_failed(struct daemon *dm, const char *name)
 {
 	size_t used = strlen(dm->failed);
@@ -463,7 +450,7 @@ static int daemon_load_config(struct daemon *dm, const char *path, char *fatal, 
 			failed++;
 			continue;
 		}
-		resolve_config_path(&cd->conf, path);
+		config_resolve_path(&cd->conf, path);
 		if (daemon_add(dm, &cd->conf, 0, msg, sizeof(msg)) < 0) {
 			daemon_warn(dm, "%s: %s", cd->conf.origin, msg);
 			note_failed(dm, cd->conf.name);
@@ -572,7 +559,7 @@ static int daemon_reload(struct daemon *dm, char *msg, size_t msg_len)
 		struct config_dev *cd = &cfg.devs[j];
 		int i = daemon_find_name(dm, cd->conf.name);
 
-		resolve_config_path(&cd->conf, path);
+		config_resolve_path(&cd->conf, path);
 		if (i >= 0 && !dev_conf_same_device(&dm->slots[i].d->conf, &cd->conf)) {
 			log_msg(LOG_LEVEL_WARNING,
 				"reload: device \"%s\" (%s) changed; it runs as before until it is "

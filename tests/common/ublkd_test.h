@@ -18,6 +18,9 @@
  * Use as a checked fixture on both sides of each test.
  */
 void ublkd_reset(void);
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t now_ms(void);
+void sleep_ms(unsigned ms);
 /* pid runs (exists and is not a zombie). */
 bool process_alive(pid_t pid);
 /* The pid in RUN_DIR/ublkd.pid when that process is alive; 0 otherwise. */

@@ -29,20 +29,6 @@
 
 static struct run_result r;
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-		  NULL);
-}
-
 static void sh_ok(const char *cmd)
 {
 	run_sh(&r, "%s", cmd);

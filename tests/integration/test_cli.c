@@ -36,20 +36,6 @@
 static struct run_result r, py;
 static char suite_tmp[] = "/tmp/ublkd-test-cli.XXXXXX";
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-		  NULL);
-}
-
 /* The checked fixture: a clean kernel and run directory, and no daemon, or the test fails. */
 static void reset(void)
 {
@@ -1051,7 +1037,7 @@ END_TEST
  * a message naming CPU 0. A thread may set its own affinity beyond what taskset gave the
  * process, so only a daemon that remembers its allowed set passes.
  */
-START_TEST(test_queue_pinning_taskset)
+START_TEST(test_queue_pinning_restricted)
 {
 	cpu_set_t online;
 	unsigned id;
@@ -1061,10 +1047,21 @@ START_TEST(test_queue_pinning_taskset)
 	ck_assert_msg(CPU_ISSET(0, &online) && CPU_ISSET(1, &online),
 		      "this test needs CPUs 0 and 1 (the VM has 2)");
 	ck_assert_uint_eq(ublkd_daemon_pid(), 0);
-	/* The daemon this add starts inherits the affinity. */
-	run_sh(&r, "exec taskset -c 1 %s add --backend null --size 1M --queues 2", ublkd_bin());
+	/* The daemon this add starts inherits the affinity, or the cgroup's cpuset. */
+	if (_i == 0)
+		run_sh(&r, "exec taskset -c 1 %s add --backend null --size 1M --queues 2",
+		       ublkd_bin());
+	else
+		run_sh(&r,
+		       "cg=/sys/fs/cgroup; mountpoint -q $cg || mount -t cgroup2 none $cg; "
+		       "echo +cpuset >$cg/cgroup.subtree_control && mkdir -p $cg/ublkd-cpuset && "
+		       "echo 1 >$cg/ublkd-cpuset/cpuset.cpus && echo $$ "
+		       ">$cg/ublkd-cpuset/cgroup.procs "
+		       "&& exec %s add --backend null --size 1M --queues 2",
+		       ublkd_bin());
 	ck_assert_msg(r.status == 0 && sscanf(r.out, "/dev/ublkb%u", &id) == 1,
-		      "taskset -c 1 ublkd add: %d: %s%s", r.status, r.out, r.err);
+		      "%s ublkd add: %d: %s%s", _i ? "in a cpuset of CPU 1," : "taskset -c 1",
+		      r.status, r.out, r.err);
 	pid = ublkd_daemon_pid();
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_eq(single_cpu_of(pid, id, 0), 1);
@@ -1073,7 +1070,8 @@ START_TEST(test_queue_pinning_taskset)
 	run_ublkd(&r, "add", "--backend", "null", "--size", "1M", "--name", "cpu0", "--cpus", "0",
 		  NULL);
 	assert_refused(
-		"add --cpus 0 under taskset -c 1", 1, "ublkd: add \"cpu0\": ",
+		_i ? "add --cpus 0 in a cpuset of CPU 1" : "add --cpus 0 under taskset -c 1", 1,
+		"ublkd: add \"cpu0\": ",
 		(const char *[]){ "cpus: CPU 0 is not allowed for ublkd (allowed: 1)", NULL });
 	ck_assert_uint_eq(kernel_ublk_devices(), 1);
 }
@@ -1082,7 +1080,9 @@ END_TEST
 /* 7: help, version, and command lines that no command takes. */
 START_TEST(test_help_and_usage)
 {
-	static const char *const commands[] = { "serve", "add", "del", "list", "features" };
+	static const char *const commands[] = {
+		"serve", "add", "del", "reload", "list", "features"
+	};
 	static const struct {
 		const char *args[4];
 		const char *prefix, *want;
@@ -1098,6 +1098,8 @@ START_TEST(test_help_and_usage)
 		{ { "del", "" }, "ublkd: del: ", "which device" },
 		{ { "list", "--bogus" }, "ublkd: list: ", "\"--bogus\"" },
 		{ { "features", "stray" }, "ublkd: features: ", "\"stray\"" },
+		{ { "reload", "stray" }, "ublkd: reload: ", "\"stray\"" },
+		{ { "del", "--force" }, "ublkd: del: ", "which device" },
 	};
 	char flag[64];
 
@@ -1158,7 +1160,8 @@ START_TEST(test_help_and_usage)
 }
 END_TEST
 
-static void add_test(Suite *s, const char *name, const TTest *test)
+/* test run with _i from 0 to nr - 1, each in a clean kernel and run directory. */
+static void add_loop_test(Suite *s, const char *name, const TTest *test, int nr)
 {
 	TCase *tc = tcase_create(name);
 
@@ -1166,8 +1169,13 @@ static void add_test(Suite *s, const char *name, const TTest *test)
 	tcase_add_unchecked_fixture(tc, NULL, ublkd_reset);
 	tcase_add_checked_fixture(tc, reset, reset);
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
-	tcase_add_test(tc, test);
+	tcase_add_loop_test(tc, test, 0, nr);
 	suite_add_tcase(s, tc);
+}
+
+static void add_test(Suite *s, const char *name, const TTest *test)
+{
+	add_loop_test(s, name, test, 1);
 }
 
 int main(void)
@@ -1189,7 +1197,8 @@ int main(void)
 	add_test(s, "add_bad_command_line", test_add_bad_command_line);
 	add_test(s, "add_runtime_failures", test_add_runtime_failures);
 	add_test(s, "queue_pinning", test_queue_pinning);
-	add_test(s, "queue_pinning_taskset", test_queue_pinning_taskset);
+	/* _i 0: under taskset -c 1; 1: in a cgroup whose cpuset is CPU 1. */
+	add_loop_test(s, "queue_pinning_restricted", test_queue_pinning_restricted, 2);
 	add_test(s, "help", test_help_and_usage);
 	status = suite_main(s);
 	run_sh(&r, "rm -rf '%s'", suite_tmp);

@@ -21,6 +21,7 @@
 
 #include "ctrl.h"
 #include "../common/suite_main.h"
+#include "../common/ublkd_test.h"
 
 #define TEST_QUEUES 2
 #define TEST_DEPTH 64
@@ -130,21 +131,6 @@ static uint32_t add_test_dev(struct ublksrv_ctrl_dev_info *info)
 static void cdev_path(char *buf, size_t len, uint32_t id)
 {
 	snprintf(buf, len, "/dev/ublkc%u", id);
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* devtmpfs nodes come and go with the device, but give udev-less guests some slack. */

@@ -46,20 +46,6 @@ static char sh_cmd[8192];
 /* The SIGTERM test's writer (a process group of its own) while it may run; for teardown. */
 static pid_t sigterm_writer;
 
-static void sleep_ms(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-		  NULL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The last 1500 bytes of s: enough of a command's output for a failure message. */
 static const char *tail(const char *s)
 {

@@ -22,12 +22,6 @@
 
 static struct run_result r;
 
-static void sleep_ms(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-		  NULL);
-}
-
 /* Runs a shell command that must succeed; its stdout is in r.out. */
 static void sh_ok(const char *cmd)
 {
@@ -319,6 +313,45 @@ START_TEST(test_add_via_socket)
 }
 END_TEST
 
+/* 4: under the unit, a device mounted from fstab is refused, naming the mount point. */
+START_TEST(test_del_mounted_refused)
+{
+	run_sh(&r, "ublkd del fs");
+	ck_assert_msg(r.status == 1, "del of the fstab-mounted device: status %d, %s", r.status,
+		      r.err);
+	ck_assert_msg(strstr(r.err, "in use") && strstr(r.err, "mounted on /mnt/ublk"),
+		      "the refusal does not name the mount: %s", r.err);
+	sh_ok("findmnt -n -o SOURCE /mnt/ublk && cat /mnt/ublk/marker");
+}
+END_TEST
+
+#define MANY_DEVS 64
+
+/* 5: `systemctl stop` with 64 devices, one of them mounted, well inside TimeoutStopSec. */
+START_TEST(test_stop_many)
+{
+	struct timespec t0, t1;
+	long long took_ms;
+
+	sh_ok("dev=$(ublkd add --backend memory --size 64M --name many) && mkdir -p /mnt/many && "
+	      "mkfs.ext4 -q -F $dev && mount $dev /mnt/many && echo kept >/mnt/many/f");
+	sh_ok("while [ $(ls /sys/class/ublk-char | wc -l) -lt 64 ]; do "
+	      "ublkd add --backend null --size 16M --depth 4 >/dev/null || exit 1; done");
+	ck_assert_uint_eq(kernel_ublk_devices(), MANY_DEVS);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	sh_ok("systemctl stop ublkd.service && systemctl is-active ublkd.service || true");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took_ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	fprintf(stderr, "stop_many: systemctl stop with %u devices: %lld ms\n", MANY_DEVS, took_ms);
+	ck_assert_str_eq(r.out, "inactive\n");
+	ck_assert_msg(took_ms < 60000, "systemctl stop took %lld ms (TimeoutStopSec=120)", took_ms);
+	run_sh(&r, "umount -l /mnt/many");
+	for (int i = 0; i < 100 && kernel_ublk_devices(); i++)
+		sleep_ms(100);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("systemd");
@@ -328,6 +361,7 @@ int main(void)
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_boot);
 	tcase_add_test(tc, test_fstab_mount);
+	tcase_add_test(tc, test_del_mounted_refused);
 	tcase_add_test(tc, test_boot_mounts);
 	tcase_add_test(tc, test_unit_verifies);
 	tcase_add_test(tc, test_paths);
@@ -336,6 +370,7 @@ int main(void)
 	tcase_add_test(tc, test_reload_waits);
 	tcase_add_test(tc, test_stop);
 	tcase_add_test(tc, test_add_via_socket);
+	tcase_add_test(tc, test_stop_many);
 	suite_add_tcase(s, tc);
 	return suite_main(s);
 }

@@ -16,6 +16,7 @@
 #ifndef UBLKD_DEVICE_H
 #define UBLKD_DEVICE_H
 
+#include <sched.h>
 #include <stdint.h>
 
 #include "abi/ublk.h"
@@ -56,9 +57,14 @@ struct device {
 	struct dev_conf conf;
 	struct backend be;
 	const struct dev_kernel_ops *kops;
-	struct ublk_ctrl *ctrl;		   /* the control transport the real ops use */
-	void *kernel_priv;		   /* the fake's state in tests */
-	uint64_t features;		   /* GET_FEATURES of the driver */
+	struct ublk_ctrl *ctrl; /* the control transport the real ops use */
+	void *kernel_priv;	/* the fake's state in tests */
+	uint64_t features;	/* GET_FEATURES of the driver */
+	/*
+	 * The CPUs its queue threads may use: the daemon's affinity when it started (taskset,
+	 * cgroup cpuset), since a thread may widen its own later. dev_init() allows every CPU.
+	 */
+	cpu_set_t allowed_cpus;
 	struct ublksrv_ctrl_dev_info info; /* as ADD_DEV accepted it: id, queues, depth, flags */
 	struct ublk_params params;	   /* as sent by SET_PARAMS */
 	int cdev_fd;			   /* /dev/ublkcN while queues run; -1 otherwise */

@@ -55,6 +55,7 @@ struct daemon {
 	const struct daemon_opts *opts;
 	struct ublk_ctrl ctrl;
 	uint64_t features;
+	cpu_set_t allowed_cpus; /* our affinity at start: what the admin let us use */
 	struct dev_slot *slots;
 	unsigned nr_slots;
 	struct server srv;
@@ -208,6 +209,7 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 	dev_init(d, conf, &dev_ublk_ops);
 	d->ctrl = &dm->ctrl;
 	d->features = dm->features;
+	d->allowed_cpus = dm->allowed_cpus;
 
 	open_conf = *conf;
 	if (client_pid > 0 && conf->path[0] == '/' &&
@@ -756,6 +758,9 @@ int daemon_serve(const struct daemon_opts *opts)
 	char err[CONFIG_ERR_MAX + 64];
 	int ret, status;
 
+	/* Before any thread: more CPUs than a cpu_set_t holds, and we restrict nothing. */
+	if (sched_getaffinity(0, sizeof(dm.allowed_cpus), &dm.allowed_cpus) < 0)
+		memset(&dm.allowed_cpus, 0xff, sizeof(dm.allowed_cpus));
 	ret = rundir_prepare(err, sizeof(err));
 	if (!ret) {
 		ret = rundir_lock(err, sizeof(err));

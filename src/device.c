@@ -27,6 +27,7 @@ void dev_init(struct device *d, const struct dev_conf *conf, const struct dev_ke
 	d->kops = kops;
 	d->cdev_fd = -1;
 	d->info.dev_id = conf->id;
+	memset(&d->allowed_cpus, 0xff, sizeof(d->allowed_cpus));
 }
 
 /* A refused transition names itself and the state, so a caller's bug is plain in the log. */

@@ -20,21 +20,6 @@
 #include "parse.h"
 #include "queue.h"
 
-/*
- * The CPUs ublkd may run on, read once as the process starts. taskset binds only the threads
- * that exist; a queue thread may set its own affinity to any CPU its cpuset has, so asking later
- * (and from a queue thread above all) would not tell what the user allowed. Written before
- * main() runs and only read after.
- */
-static cpu_set_t process_allowed_cpus;
-
-__attribute__((constructor)) static void read_process_allowed_cpus(void)
-{
-	/* More CPUs than a cpu_set_t holds: do not restrict what we cannot see. */
-	if (sched_getaffinity(0, sizeof(process_allowed_cpus), &process_allowed_cpus) < 0)
-		memset(&process_allowed_cpus, 0xff, sizeof(process_allowed_cpus));
-}
-
 /* A transport left STUCK by a timed-out command is replaced before the next command. */
 static int ctrl_usable(struct device *d)
 {
@@ -77,8 +62,7 @@ static int ublk_add(struct device *d)
 
 	/* Before ADD_DEV: a CPU we may not use would fail only in the queue thread. */
 	if (d->conf.cpus_given) {
-		ret = dev_ublk_check_cpus(&d->conf.cpus, &process_allowed_cpus, d->err,
-					  sizeof(d->err));
+		ret = dev_ublk_check_cpus(&d->conf.cpus, &d->allowed_cpus, d->err, sizeof(d->err));
 		if (ret < 0)
 			return ret;
 	}
@@ -205,7 +189,7 @@ static int ublk_queue_cpu(struct device *d, uint16_t q_id, int *cpu)
 	ret = ublk_ctrl_get_queue_affinity(d->ctrl, d->info.dev_id, q_id, &kernel_set);
 	if (ret < 0)
 		return ctrl_failed(d, "GET_QUEUE_AFFINITY", ret);
-	*cpu = dev_ublk_default_queue_cpu(&kernel_set, &process_allowed_cpus, q_id,
+	*cpu = dev_ublk_default_queue_cpu(&kernel_set, &d->allowed_cpus, q_id,
 					  d->info.nr_hw_queues);
 	return 0;
 }

@@ -17,6 +17,8 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 MODULESLOADDIR ?= $(PREFIX)/lib/modules-load.d
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/ublkd
+# Where disk images live by default (the example config's): made by install, never removed.
+STATEDIR ?= /var/lib/ublkd
 # ublkd-generator, a symlink to the binary: systemd runs it at boot and on daemon-reload.
 SYSTEMD_GENERATOR_DIR ?= $(PREFIX)/lib/systemd/system-generators
 
@@ -133,7 +135,9 @@ install: $(BUILD)/ublkd
 	install -D -m 0644 ublkd.conf.example $(DESTDIR)$(DOCDIR)/ublkd.conf.example
 	install -D -m 0644 man/ublkd.8 $(DESTDIR)$(MANDIR)/man8/ublkd.8
 	install -D -m 0644 man/ublkd.conf.5 $(DESTDIR)$(MANDIR)/man5/ublkd.conf.5
+	install -d -m 0700 $(DESTDIR)$(STATEDIR)
 
+# The images in $(STATEDIR) are data: uninstall leaves them, and the directory.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ublkd $(DESTDIR)$(UNITDIR)/ublkd.service \
 		$(DESTDIR)$(UNITDIR)/ublkd.socket $(DESTDIR)$(SYSTEMD_GENERATOR_DIR)/ublkd-generator \

@@ -645,6 +645,11 @@ START_TEST(test_install_layout)
 			      files);
 	ck_assert_msg(lines == ARRAY_SIZE(want), "make install: more files than expected:\n%s",
 		      files);
+	/* The example config's images go there: the service does not make it. */
+	snprintf(unit_path, sizeof(unit_path), "%s/var/lib/ublkd", dir);
+	ck_assert_msg(stat(unit_path, &st) == 0 && S_ISDIR(st.st_mode) &&
+			      (st.st_mode & 07777) == 0700,
+		      "make install: no %s (mode 0700)", unit_path);
 
 	snprintf(unit_path, sizeof(unit_path), "%s/usr/lib/systemd/system/ublkd.service", dir);
 	unit = read_file(unit_path);
@@ -660,6 +665,8 @@ START_TEST(test_install_layout)
 	make_in("uninstall", dir, build);
 	files = list_files(dir);
 	ck_assert_msg(!files[0], "make uninstall left:\n%s", files);
+	snprintf(unit_path, sizeof(unit_path), "%s/var/lib/ublkd", dir);
+	ck_assert_msg(stat(unit_path, &st) == 0, "make uninstall removed the image directory");
 	snprintf(unit_path, sizeof(unit_path), "%s/usr/share/doc/ublkd", dir);
 	ck_assert_msg(stat(unit_path, &st) < 0 && errno == ENOENT,
 		      "make uninstall left the directory %s", unit_path);

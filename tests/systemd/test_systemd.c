@@ -214,10 +214,12 @@ START_TEST(test_reload)
 {
 	run_sh(&r, "fio --name=reload --filename=/dev/ublkb11 --rw=randwrite --bs=4k "
 		   "--size=16M --direct=1 --ioengine=io_uring --iodepth=16 --verify=crc32c "
-		   "--do_verify=1 --time_based --runtime=8 --output=/tmp/reload-fio.log "
+		   "--do_verify=1 --time_based --runtime=15 --output=/tmp/reload-fio.log "
 		   ">/dev/null 2>&1 & echo $! >/tmp/reload-fio.pid");
 	ck_assert_int_eq(r.status, 0);
-	sleep_ms(1500);
+	/* The reload must meet fio's writes: wait until they reach the device. */
+	sh_ok("for i in $(seq 300); do [ $(awk '{print $5}' /sys/block/ublkb11/stat) -gt 0 ] && "
+	      "exit 0; sleep 0.1; done; echo 'fio wrote nothing in 30 s'; exit 1");
 	/*
 	 * nul goes, extra comes, fs changes (reported, left running), ram stays as it is. broken
 	 * goes too: a device that fails to come up fails the reload (ublkd reload exits 1).
@@ -230,6 +232,8 @@ START_TEST(test_reload)
 	ck_assert_msg(wait_block_device(14, true, 60), "the new device did not appear");
 	ck_assert_msg(wait_block_device(10, false, 60), "the removed device is still there");
 	ck_assert(block_device_exists(11) && block_device_exists(12));
+	/* fio was still writing when the reload had done its work. */
+	sh_ok("kill -0 $(cat /tmp/reload-fio.pid)");
 	sh_ok("pid=$(cat /tmp/reload-fio.pid); while kill -0 $pid 2>/dev/null; do sleep 0.5; done; "
 	      "grep -q 'err= 0' /tmp/reload-fio.log && ! grep -qi 'verify:' /tmp/reload-fio.log");
 	sh_ok("systemctl is-active ublkd.service");

@@ -91,6 +91,14 @@ int ublk_ctrl_get_params(struct ublk_ctrl *c, uint32_t dev_id, struct ublk_param
 /* START_DEV blocks until every queue has fetched all its tags; pid is the serving process. */
 int ublk_ctrl_start_dev(struct ublk_ctrl *c, uint32_t dev_id, pid_t pid);
 int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id);
+/*
+ * User recovery (UBLK_F_USER_RECOVERY): START_USER_RECOVERY takes over a device whose server
+ * died (quiesced or failing I/O; -EBUSY while the old server's char device is still open);
+ * the new server fetches every tag, then END_USER_RECOVERY (pid: the new server) makes it
+ * live again, waiting like START_DEV for the fetches.
+ */
+int ublk_ctrl_start_user_recovery(struct ublk_ctrl *c, uint32_t dev_id);
+int ublk_ctrl_end_user_recovery(struct ublk_ctrl *c, uint32_t dev_id, pid_t pid);
 /* TRY_STOP_DEV (UBLK_F_SAFE_STOP_DEV, 7.0+): STOP_DEV, but -EBUSY while the disk is open. */
 int ublk_ctrl_try_stop_dev(struct ublk_ctrl *c, uint32_t dev_id);
 /* The CPUs whose I/O blk-mq maps to queue q_id. */

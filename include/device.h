@@ -5,8 +5,13 @@
  * src/device.c and refused with -EBADFD from any other:
  *
  *   NEW --add--> ADDED --set_params--> CONFIGURED --start_queues--> FETCHING --start--> LIVE
- *   LIVE --stop--> STOPPED;  FETCHING|LIVE|STOPPED --stop_queues--> DRAINED
- *   ADDED|CONFIGURED|DRAINED --del--> DELETED
+ *   LIVE --stop--> STOPPED;  FETCHING|LIVE|STOPPED|REFETCHING --stop_queues--> DRAINED
+ *   ADDED|CONFIGURED|DRAINED|ORPHANED|RECOVERING --del--> DELETED
+ *
+ * Adoption of a device whose server died (user recovery):
+ *
+ *   NEW --find--> ORPHANED --begin_recovery--> RECOVERING --start_queues--> REFETCHING
+ *   REFETCHING --end_recovery--> LIVE
  *
  * The work of each transition is done by a dev_kernel_ops table: the real one talks to ublk_drv
  * (src/device_ublk.c), the tests' one is a fake. A transition that fails leaves the state as it
@@ -32,9 +37,12 @@ enum dev_state {
 	DEV_STOPPED,	/* STOP_DEV done: the block device is gone, threads still up */
 	DEV_DRAINED,	/* queue threads joined, /dev/ublkcN closed */
 	DEV_DELETED,	/* DEL_DEV done: nothing left in the kernel */
+	DEV_ORPHANED,	/* a dead server's device, quiesced or failing I/O; info, params read */
+	DEV_RECOVERING, /* START_USER_RECOVERY done: the kernel waits for our fetches */
+	DEV_REFETCHING, /* queue threads run and every tag's FETCH_REQ is in, for recovery */
 };
 
-#define DEV_NR_STATES (DEV_DELETED + 1)
+#define DEV_NR_STATES (DEV_REFETCHING + 1)
 
 struct device;
 
@@ -47,6 +55,10 @@ struct dev_kernel_ops {
 	int (*stop)(struct device *d);
 	void (*stop_queues)(struct device *d);
 	int (*del)(struct device *d);
+	/* Adoption: the kernel's view of conf.id; START_USER_RECOVERY; END_USER_RECOVERY. */
+	int (*find)(struct device *d);
+	int (*begin_recovery)(struct device *d);
+	int (*end_recovery)(struct device *d);
 };
 
 struct ublk_queue;
@@ -60,6 +72,7 @@ struct device {
 	struct ublk_ctrl *ctrl; /* the control transport the real ops use */
 	void *kernel_priv;	/* the fake's state in tests */
 	uint64_t features;	/* GET_FEATURES of the driver */
+	uint64_t want_flags;	/* UBLK_F_* beyond ublkd's own, e.g. user recovery */
 	/*
 	 * The CPUs its queue threads may use: the daemon's affinity when it started (taskset,
 	 * cgroup cpuset), since a thread may widen its own later. dev_init() allows every CPU.
@@ -89,9 +102,18 @@ int dev_start(struct device *d);
 int dev_stop(struct device *d);
 int dev_stop_queues(struct device *d);
 int dev_del(struct device *d);
+int dev_find(struct device *d);
+int dev_begin_recovery(struct device *d);
+int dev_end_recovery(struct device *d);
 
 /* NEW -> LIVE, unwinding to DELETED (or as far down as the kernel lets us) on failure. */
 int dev_create(struct device *d);
+/*
+ * NEW -> LIVE for conf.id, a device a dead server left (user recovery): on failure the device
+ * is left to the kernel as it was found if it was not taken over yet (-ENODEV, -EBUSY from
+ * find: nothing of ours), else unwound as far as the kernel lets us (DELETED).
+ */
+int dev_adopt(struct device *d);
 /* Any state -> DELETED; returns the first error met, but always goes as far as it can. */
 int dev_destroy(struct device *d);
 

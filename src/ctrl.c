@@ -267,6 +267,18 @@ int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id)
 	return ctrl_dev_cmd(c, UBLK_U_CMD_STOP_DEV, dev_id, 0);
 }
 
+int ublk_ctrl_start_user_recovery(struct ublk_ctrl *c, uint32_t dev_id)
+{
+	return ctrl_dev_cmd(c, UBLK_U_CMD_START_USER_RECOVERY, dev_id, 0);
+}
+
+int ublk_ctrl_end_user_recovery(struct ublk_ctrl *c, uint32_t dev_id, pid_t pid)
+{
+	if (pid <= 0)
+		return -EINVAL;
+	return ctrl_dev_cmd(c, UBLK_U_CMD_END_USER_RECOVERY, dev_id, (uint64_t)pid);
+}
+
 int ublk_ctrl_try_stop_dev(struct ublk_ctrl *c, uint32_t dev_id)
 {
 	return ctrl_dev_cmd(c, UBLK_U_CMD_TRY_STOP_DEV, dev_id, 0);

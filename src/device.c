@@ -9,9 +9,17 @@
 #define STATE_BIT(s) (1U << (s))
 
 static const char *const state_names[DEV_NR_STATES] = {
-	[DEV_NEW] = "new",	     [DEV_ADDED] = "added",	[DEV_CONFIGURED] = "configured",
-	[DEV_FETCHING] = "fetching", [DEV_LIVE] = "live",	[DEV_STOPPED] = "stopped",
-	[DEV_DRAINED] = "drained",   [DEV_DELETED] = "deleted",
+	[DEV_NEW] = "new",
+	[DEV_ADDED] = "added",
+	[DEV_CONFIGURED] = "configured",
+	[DEV_FETCHING] = "fetching",
+	[DEV_LIVE] = "live",
+	[DEV_STOPPED] = "stopped",
+	[DEV_DRAINED] = "drained",
+	[DEV_DELETED] = "deleted",
+	[DEV_ORPHANED] = "orphaned",
+	[DEV_RECOVERING] = "recovering",
+	[DEV_REFETCHING] = "refetching",
 };
 
 const char *dev_state_name(enum dev_state s)
@@ -70,8 +78,10 @@ int dev_set_params(struct device *d)
 
 int dev_start_queues(struct device *d)
 {
-	return dev_transition(d, "start_queues", STATE_BIT(DEV_CONFIGURED), d->kops->start_queues,
-			      DEV_FETCHING);
+	/* The same threads and fetches either way; what finishes the start differs. */
+	return dev_transition(
+		d, "start_queues", STATE_BIT(DEV_CONFIGURED) | STATE_BIT(DEV_RECOVERING),
+		d->kops->start_queues, d->state == DEV_RECOVERING ? DEV_REFETCHING : DEV_FETCHING);
 }
 
 int dev_start(struct device *d)
@@ -87,8 +97,8 @@ int dev_stop(struct device *d)
 /* Always succeeds when legal: threads are told to quit and joined whatever the kernel says. */
 int dev_stop_queues(struct device *d)
 {
-	const unsigned from =
-		STATE_BIT(DEV_FETCHING) | STATE_BIT(DEV_LIVE) | STATE_BIT(DEV_STOPPED);
+	const unsigned from = STATE_BIT(DEV_FETCHING) | STATE_BIT(DEV_LIVE) |
+			      STATE_BIT(DEV_STOPPED) | STATE_BIT(DEV_REFETCHING);
 
 	if (!(from & STATE_BIT(d->state)))
 		return dev_refuse(d, "stop_queues");
@@ -99,9 +109,50 @@ int dev_stop_queues(struct device *d)
 
 int dev_del(struct device *d)
 {
-	return dev_transition(
-		d, "del", STATE_BIT(DEV_ADDED) | STATE_BIT(DEV_CONFIGURED) | STATE_BIT(DEV_DRAINED),
-		d->kops->del, DEV_DELETED);
+	return dev_transition(d, "del",
+			      STATE_BIT(DEV_ADDED) | STATE_BIT(DEV_CONFIGURED) |
+				      STATE_BIT(DEV_DRAINED) | STATE_BIT(DEV_ORPHANED) |
+				      STATE_BIT(DEV_RECOVERING),
+			      d->kops->del, DEV_DELETED);
+}
+
+int dev_find(struct device *d)
+{
+	return dev_transition(d, "find", STATE_BIT(DEV_NEW), d->kops->find, DEV_ORPHANED);
+}
+
+int dev_begin_recovery(struct device *d)
+{
+	return dev_transition(d, "begin_recovery", STATE_BIT(DEV_ORPHANED), d->kops->begin_recovery,
+			      DEV_RECOVERING);
+}
+
+int dev_end_recovery(struct device *d)
+{
+	return dev_transition(d, "end_recovery", STATE_BIT(DEV_REFETCHING), d->kops->end_recovery,
+			      DEV_LIVE);
+}
+
+int dev_adopt(struct device *d)
+{
+	char err[DEV_ERR_MAX];
+	int ret;
+
+	d->err[0] = '\0';
+	ret = dev_find(d);
+	if (ret < 0)
+		return ret; /* not ours to touch: it stays as the kernel has it */
+	ret = dev_begin_recovery(d);
+	if (!ret)
+		ret = dev_start_queues(d);
+	if (!ret)
+		ret = dev_end_recovery(d);
+	if (!ret)
+		return 0;
+	memcpy(err, d->err, sizeof(err));
+	dev_destroy(d);
+	memcpy(d->err, err, sizeof(err));
+	return ret;
 }
 
 int dev_create(struct device *d)
@@ -143,7 +194,8 @@ int dev_destroy(struct device *d)
 			memcpy(first_err, d->err, sizeof(first_err));
 		}
 	}
-	if (d->state == DEV_FETCHING || d->state == DEV_LIVE || d->state == DEV_STOPPED)
+	if (d->state == DEV_FETCHING || d->state == DEV_LIVE || d->state == DEV_STOPPED ||
+	    d->state == DEV_REFETCHING)
 		dev_stop_queues(d);
 	if (d->state != DEV_DELETED) {
 		ret = dev_del(d);

@@ -56,7 +56,7 @@ static int ublk_add(struct device *d)
 		 * commands we send. The kernel adds flags of its own (COMP_IN_TASK, ...); the
 		 * accepted set is read back into d->info.
 		 */
-		.flags = DEV_UBLK_WANTED_FLAGS & d->features,
+		.flags = (DEV_UBLK_WANTED_FLAGS | d->want_flags) & d->features,
 	};
 	int ret;
 
@@ -352,6 +352,77 @@ static int ublk_del(struct device *d)
 	return ret < 0 && ret != -ENODEV ? ctrl_failed(d, "DEL_DEV", ret) : 0;
 }
 
+/*
+ * conf.id as the kernel has it: a device of a server that died (quiesced, or failing I/O),
+ * made for user recovery. Its info and params become ours: queues, depth, buffer and size are
+ * what the kernel already serves, and the backend must still be as large.
+ */
+static int ublk_find(struct device *d)
+{
+	struct ublksrv_ctrl_dev_info info;
+	int ret = ctrl_usable(d);
+
+	if (ret < 0)
+		return ret;
+	ret = ublk_ctrl_get_dev_info(d->ctrl, d->conf.id, &info);
+	if (ret == -ENODEV) {
+		snprintf(d->err, sizeof(d->err), "no ublk device %u", d->conf.id);
+		return ret;
+	}
+	if (ret < 0)
+		return ctrl_failed(d, "GET_DEV_INFO", ret);
+	if (info.state != UBLK_S_DEV_QUIESCED && info.state != UBLK_S_DEV_FAIL_IO) {
+		snprintf(d->err, sizeof(d->err),
+			 "/dev/ublkb%u is not waiting for a server (state %u, pid %d)", info.dev_id,
+			 info.state, info.ublksrv_pid);
+		return -EBUSY;
+	}
+	if (!(info.flags & UBLK_F_USER_RECOVERY)) {
+		snprintf(d->err, sizeof(d->err), "/dev/ublkb%u was made without user recovery",
+			 info.dev_id);
+		return -EOPNOTSUPP;
+	}
+	ret = ublk_ctrl_get_params(d->ctrl, info.dev_id, &d->params);
+	if (ret < 0)
+		return ctrl_failed(d, "GET_PARAMS", ret);
+	if ((uint64_t)d->params.basic.dev_sectors << UBLK_SECTOR_SHIFT > d->be.size_bytes) {
+		snprintf(d->err, sizeof(d->err),
+			 "/dev/ublkb%u has %llu bytes, its backend only %llu now", info.dev_id,
+			 (unsigned long long)d->params.basic.dev_sectors << UBLK_SECTOR_SHIFT,
+			 (unsigned long long)d->be.size_bytes);
+		return -EINVAL;
+	}
+	d->info = info;
+	return 0;
+}
+
+/* The dead server's char device may still be closing: -EBUSY for a moment is expected. */
+#define RECOVERY_BUSY_RETRY_MS 5000
+
+static int ublk_begin_recovery(struct device *d)
+{
+	int ret = ctrl_usable(d);
+
+	for (unsigned waited_ms = 0; ret == 0; waited_ms += 50) {
+		ret = ublk_ctrl_start_user_recovery(d->ctrl, d->info.dev_id);
+		if (ret != -EBUSY || waited_ms >= RECOVERY_BUSY_RETRY_MS)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+		ret = 0;
+	}
+	return ret < 0 ? ctrl_failed(d, "START_USER_RECOVERY", ret) : 0;
+}
+
+static int ublk_end_recovery(struct device *d)
+{
+	int ret = ctrl_usable(d);
+
+	if (ret < 0)
+		return ret;
+	ret = ublk_ctrl_end_user_recovery(d->ctrl, d->info.dev_id, getpid());
+	return ret < 0 ? ctrl_failed(d, "END_USER_RECOVERY", ret) : 0;
+}
+
 const struct dev_kernel_ops dev_ublk_ops = {
 	.add = ublk_add,
 	.set_params = ublk_set_params,
@@ -360,4 +431,7 @@ const struct dev_kernel_ops dev_ublk_ops = {
 	.stop = ublk_stop,
 	.stop_queues = ublk_stop_queues,
 	.del = ublk_del,
+	.find = ublk_find,
+	.begin_recovery = ublk_begin_recovery,
+	.end_recovery = ublk_end_recovery,
 };

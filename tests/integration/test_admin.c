@@ -17,6 +17,9 @@
 
 #include "../common/suite_main.h"
 #include "../common/ublkd_test.h"
+#include "ctrl.h"
+#include "device.h"
+#include "device_ublk.h"
 #include "ipc.h"
 
 #define TEST_TIMEOUT_S 240
@@ -352,6 +355,91 @@ START_TEST(test_shutdown_many)
 }
 END_TEST
 
+/* A null device of 64M made for user recovery (reissue), by this process's library. */
+static void make_recoverable(struct device *d, struct ublk_ctrl *c, uint32_t id)
+{
+	struct dev_conf conf;
+	char err[DEV_ERR_MAX];
+	int ret;
+
+	dev_conf_init(&conf, "test");
+	ck_assert_int_eq(dev_conf_set(&conf, "backend", "null", err, sizeof(err)), 0);
+	ck_assert_int_eq(dev_conf_set(&conf, "size", "64M", err, sizeof(err)), 0);
+	ck_assert_int_eq(dev_conf_set(&conf, "name", "rec", err, sizeof(err)), 0);
+	conf.id = id;
+	dev_init(d, &conf, &dev_ublk_ops);
+	ck_assert_int_eq(backend_open(&d->be, &conf, err, sizeof(err)), 0);
+	ret = ublk_ctrl_open(c);
+	ck_assert_msg(ret == 0, "%s: %s", c->err_subject, strerror(-ret));
+	ck_assert_int_eq(ublk_ctrl_get_features(c, &d->features), 0);
+	d->ctrl = c;
+	d->want_flags = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
+}
+
+/*
+ * Issue 9's first step: a server killed with SIGKILL leaves its device quiesced, a read sent
+ * meanwhile waits, and a new server adopts the device (START/END_USER_RECOVERY): the read
+ * completes without an error and the device is live under the new pid.
+ */
+START_TEST(test_adopt_after_kill)
+{
+	struct ublksrv_ctrl_dev_info info;
+	struct ublk_ctrl c;
+	struct device d;
+	pid_t server;
+	int status, ret;
+
+	server = fork();
+	ck_assert_int_ge(server, 0);
+	if (server == 0) {
+		make_recoverable(&d, &c, 30);
+		if (dev_create(&d) < 0) {
+			fprintf(stderr, "create: %s\n", d.err);
+			_exit(1);
+		}
+		for (;;)
+			pause();
+	}
+	for (int i = 0; i < 300 && !block_device_exists(30); i++)
+		sleep_ms(100);
+	ck_assert(block_device_exists(30));
+	sh_ok("dd if=/dev/ublkb30 of=/dev/null bs=4k count=1 iflag=direct status=none");
+	ck_assert_int_eq(kill(server, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(server, &status, 0), server);
+
+	ret = ublk_ctrl_open(&c);
+	ck_assert_int_eq(ret, 0);
+	for (int i = 0; i < 100; i++) {
+		ck_assert_int_eq(ublk_ctrl_get_dev_info(&c, 30, &info), 0);
+		if (info.state == UBLK_S_DEV_QUIESCED)
+			break;
+		sleep_ms(100);
+	}
+	ublk_ctrl_close(&c);
+	ck_assert_msg(info.state == UBLK_S_DEV_QUIESCED, "state %u after the kill", info.state);
+	/* Held by the kernel while no server runs. */
+	sh_ok("(dd if=/dev/ublkb30 of=/dev/null bs=4k count=1 iflag=direct status=none; "
+	      "echo $? >" DIR "/held.rc) >/dev/null 2>&1 &");
+	sleep_ms(1000);
+	ck_assert_msg(access(DIR "/held.rc", F_OK) < 0, "the read did not wait for a server");
+
+	make_recoverable(&d, &c, 30);
+	ret = dev_adopt(&d);
+	ck_assert_msg(ret == 0, "adopt: %s", d.err);
+	ck_assert_int_eq(d.state, DEV_LIVE);
+	for (int i = 0; i < 100 && access(DIR "/held.rc", F_OK) < 0; i++)
+		sleep_ms(100);
+	sh_ok("cat " DIR "/held.rc");
+	ck_assert_str_eq(r.out, "0\n");
+	ck_assert_int_eq(ublk_ctrl_get_dev_info(&c, 30, &info), 0);
+	ck_assert_int_eq(info.state, UBLK_S_DEV_LIVE);
+	ck_assert_int_eq(info.ublksrv_pid, getpid());
+	ck_assert_int_eq(dev_destroy(&d), 0);
+	backend_close(&d.be);
+	ublk_ctrl_close(&c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("admin");
@@ -368,6 +456,7 @@ int main(void)
 	tcase_add_test(tc, test_reload_mount_after_start);
 	tcase_add_test(tc, test_reload_keeps_in_use);
 	tcase_add_test(tc, test_shutdown_many);
+	tcase_add_test(tc, test_adopt_after_kill);
 	suite_add_tcase(s, tc);
 	return suite_main(s);
 }

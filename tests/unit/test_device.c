@@ -18,10 +18,13 @@ enum fake_op {
 	OP_STOP,
 	OP_STOP_QUEUES,
 	OP_DEL,
+	OP_FIND,
+	OP_BEGIN_RECOVERY,
+	OP_END_RECOVERY,
 	NR_OPS
 };
 
-static const char op_letters[NR_OPS] = "apqsSQd";
+static const char op_letters[NR_OPS] = "apqsSQdfbe";
 
 /* What the fake kernel has, and the ops called in order ("apqs" for a good create). */
 struct fake {
@@ -117,6 +120,40 @@ static int fake_del(struct device *d)
 	return 0;
 }
 
+/* A dead server's device: in the kernel with its params, nothing of ours running. */
+static int fake_find(struct device *d)
+{
+	record(OP_FIND);
+	if (fake.fail[OP_FIND])
+		return fake.fail[OP_FIND];
+	ck_assert(!fake.in_kernel);
+	fake.in_kernel = true;
+	fake.params_set = true;
+	d->info.dev_id = 7;
+	return 0;
+}
+
+static int fake_begin_recovery(struct device *d)
+{
+	(void)d;
+	record(OP_BEGIN_RECOVERY);
+	if (fake.fail[OP_BEGIN_RECOVERY])
+		return fake.fail[OP_BEGIN_RECOVERY];
+	ck_assert(fake.in_kernel && fake.params_set && !fake.queues_up);
+	return 0;
+}
+
+static int fake_end_recovery(struct device *d)
+{
+	(void)d;
+	record(OP_END_RECOVERY);
+	if (fake.fail[OP_END_RECOVERY])
+		return fake.fail[OP_END_RECOVERY];
+	ck_assert(fake.queues_up);
+	fake.started = true;
+	return 0;
+}
+
 static const struct dev_kernel_ops fake_ops = {
 	.add = fake_add,
 	.set_params = fake_set_params,
@@ -125,9 +162,14 @@ static const struct dev_kernel_ops fake_ops = {
 	.stop = fake_stop,
 	.stop_queues = fake_stop_queues,
 	.del = fake_del,
+	.find = fake_find,
+	.begin_recovery = fake_begin_recovery,
+	.end_recovery = fake_end_recovery,
 };
 
 static struct device dev;
+
+typedef int (*transition_step)(struct device *);
 
 static void setup(void)
 {
@@ -140,9 +182,29 @@ static void setup(void)
 	dev_init(&dev, &conf, &fake_ops);
 }
 
+/* The adoption path's states: find, begin_recovery, start_queues from NEW. */
+static bool reach_adoption(enum dev_state s)
+{
+	static const enum dev_state path[] = { DEV_ORPHANED, DEV_RECOVERING, DEV_REFETCHING };
+	static const transition_step steps[] = { dev_find, dev_begin_recovery, dev_start_queues };
+
+	for (unsigned i = 0; i < 3; i++) {
+		if (s == path[i]) {
+			for (unsigned j = 0; j <= i; j++)
+				ck_assert_int_eq(steps[j](&dev), 0);
+			ck_assert_int_eq(dev.state, s);
+			memset(fake.calls, 0, sizeof(fake.calls));
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Puts the device (and the fake kernel) in state s the legal way, then forgets the calls. */
 static void reach(enum dev_state s)
 {
+	if (reach_adoption(s))
+		return;
 	static const enum dev_state path[] = { DEV_NEW,	 DEV_ADDED,   DEV_CONFIGURED, DEV_FETCHING,
 					       DEV_LIVE, DEV_STOPPED, DEV_DRAINED,    DEV_DELETED };
 
@@ -191,13 +253,21 @@ static const struct {
 } transitions[] = {
 	{ "add", dev_add, 1U << DEV_NEW, DEV_ADDED, 'a' },
 	{ "set_params", dev_set_params, 1U << DEV_ADDED, DEV_CONFIGURED, 'p' },
-	{ "start_queues", dev_start_queues, 1U << DEV_CONFIGURED, DEV_FETCHING, 'q' },
+	/* Adoption fetches the same way: to REFETCHING from RECOVERING (see the test). */
+	{ "start_queues", dev_start_queues, 1U << DEV_CONFIGURED | 1U << DEV_RECOVERING,
+	  DEV_FETCHING, 'q' },
 	{ "start", dev_start, 1U << DEV_FETCHING, DEV_LIVE, 's' },
 	{ "stop", dev_stop, 1U << DEV_LIVE, DEV_STOPPED, 'S' },
-	{ "stop_queues", dev_stop_queues, 1U << DEV_FETCHING | 1U << DEV_LIVE | 1U << DEV_STOPPED,
+	{ "stop_queues", dev_stop_queues,
+	  1U << DEV_FETCHING | 1U << DEV_LIVE | 1U << DEV_STOPPED | 1U << DEV_REFETCHING,
 	  DEV_DRAINED, 'Q' },
-	{ "del", dev_del, 1U << DEV_ADDED | 1U << DEV_CONFIGURED | 1U << DEV_DRAINED, DEV_DELETED,
-	  'd' },
+	{ "del", dev_del,
+	  1U << DEV_ADDED | 1U << DEV_CONFIGURED | 1U << DEV_DRAINED | 1U << DEV_ORPHANED |
+		  1U << DEV_RECOVERING,
+	  DEV_DELETED, 'd' },
+	{ "find", dev_find, 1U << DEV_NEW, DEV_ORPHANED, 'f' },
+	{ "begin_recovery", dev_begin_recovery, 1U << DEV_ORPHANED, DEV_RECOVERING, 'b' },
+	{ "end_recovery", dev_end_recovery, 1U << DEV_REFETCHING, DEV_LIVE, 'e' },
 };
 
 #define NR_TRANSITIONS (sizeof(transitions) / sizeof(transitions[0]))
@@ -216,7 +286,10 @@ START_TEST(test_transition_from_state)
 	if (legal) {
 		ck_assert_msg(ret == 0, "%s from %s: %d", transitions[t].name, dev_state_name(from),
 			      ret);
-		ck_assert_int_eq(dev.state, transitions[t].to);
+		ck_assert_int_eq(dev.state,
+				 from == DEV_RECOVERING && transitions[t].to == DEV_FETCHING
+					 ? DEV_REFETCHING
+					 : transitions[t].to);
 		ck_assert_str_eq(fake.calls, expect_calls);
 	} else {
 		ck_assert_msg(ret == -EBADFD, "%s from %s: %d", transitions[t].name,
@@ -284,9 +357,10 @@ END_TEST
 START_TEST(test_destroy_from_each_state)
 {
 	static const char *const calls[DEV_NR_STATES] = {
-		[DEV_NEW] = "",	       [DEV_ADDED] = "d",  [DEV_CONFIGURED] = "d",
-		[DEV_FETCHING] = "Qd", [DEV_LIVE] = "SQd", [DEV_STOPPED] = "Qd",
-		[DEV_DRAINED] = "d",   [DEV_DELETED] = "",
+		[DEV_NEW] = "",		[DEV_ADDED] = "d",	 [DEV_CONFIGURED] = "d",
+		[DEV_FETCHING] = "Qd",	[DEV_LIVE] = "SQd",	 [DEV_STOPPED] = "Qd",
+		[DEV_DRAINED] = "d",	[DEV_DELETED] = "",	 [DEV_ORPHANED] = "d",
+		[DEV_RECOVERING] = "d", [DEV_REFETCHING] = "Qd",
 	};
 
 	reach((enum dev_state)_i);
@@ -326,6 +400,47 @@ START_TEST(test_destroy_del_fails)
 }
 END_TEST
 
+START_TEST(test_adopt_ok)
+{
+	ck_assert_int_eq(dev_adopt(&dev), 0);
+	ck_assert_int_eq(dev.state, DEV_LIVE);
+	ck_assert_str_eq(fake.calls, "fbqe");
+	ck_assert(fake.in_kernel && fake.queues_up && fake.started);
+	/* An adopted device goes away like any other. */
+	memset(fake.calls, 0, sizeof(fake.calls));
+	ck_assert_int_eq(dev_destroy(&dev), 0);
+	ck_assert_str_eq(fake.calls, "SQd");
+}
+END_TEST
+
+/*
+ * A failure at each step of adoption: a device that find refused is left as the kernel has it
+ * (someone else's, or no such device); once found, it is unwound and deleted.
+ */
+START_TEST(test_adopt_unwinds)
+{
+	static const struct {
+		enum fake_op fail;
+		int err;
+		const char *calls;
+		bool in_kernel_after;
+		enum dev_state state;
+	} cases[] = {
+		{ OP_FIND, -EBUSY, "f", false, DEV_NEW },
+		{ OP_BEGIN_RECOVERY, -EBUSY, "fbd", false, DEV_DELETED },
+		{ OP_START_QUEUES, -ENOMEM, "fbqd", false, DEV_DELETED },
+		{ OP_END_RECOVERY, -ETIMEDOUT, "fbqeQd", false, DEV_DELETED },
+	};
+
+	fake.fail[cases[_i].fail] = cases[_i].err;
+	ck_assert_int_eq(dev_adopt(&dev), cases[_i].err);
+	ck_assert_str_eq(fake.calls, cases[_i].calls);
+	ck_assert(fake.in_kernel == cases[_i].in_kernel_after && !fake.queues_up && !fake.started);
+	ck_assert_int_eq(dev.state, cases[_i].state);
+	ck_assert_ptr_nonnull(strstr(dev.err, strerror(-cases[_i].err)));
+}
+END_TEST
+
 START_TEST(test_state_names)
 {
 	for (unsigned s = 0; s < DEV_NR_STATES; s++) {
@@ -353,6 +468,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_destroy_from_each_state, 0, DEV_NR_STATES);
 	tcase_add_test(tc, test_destroy_stop_fails);
 	tcase_add_test(tc, test_destroy_del_fails);
+	tcase_add_test(tc, test_adopt_ok);
+	tcase_add_loop_test(tc, test_adopt_unwinds, 0, 4);
 	tcase_add_test(tc, test_state_names);
 	suite_add_tcase(s, tc);
 	return suite_main(s);

@@ -133,9 +133,19 @@ int dev_end_recovery(struct device *d)
 			      DEV_LIVE);
 }
 
-int dev_adopt(struct device *d)
+/* After a failed step: down to DELETED, keeping the cause (not the unwinding's messages). */
+static int dev_unwind(struct device *d, int ret)
 {
 	char err[DEV_ERR_MAX];
+
+	memcpy(err, d->err, sizeof(err));
+	dev_destroy(d);
+	memcpy(d->err, err, sizeof(err));
+	return ret;
+}
+
+int dev_adopt(struct device *d)
+{
 	int ret;
 
 	d->err[0] = '\0';
@@ -147,17 +157,11 @@ int dev_adopt(struct device *d)
 		ret = dev_start_queues(d);
 	if (!ret)
 		ret = dev_end_recovery(d);
-	if (!ret)
-		return 0;
-	memcpy(err, d->err, sizeof(err));
-	dev_destroy(d);
-	memcpy(d->err, err, sizeof(err));
-	return ret;
+	return ret ? dev_unwind(d, ret) : 0;
 }
 
 int dev_create(struct device *d)
 {
-	char err[DEV_ERR_MAX];
 	int ret;
 
 	d->err[0] = '\0';
@@ -168,13 +172,7 @@ int dev_create(struct device *d)
 		ret = dev_start_queues(d);
 	if (!ret)
 		ret = dev_start(d);
-	if (!ret)
-		return 0;
-	/* Keep the cause: the unwinding must not overwrite it with its own messages. */
-	memcpy(err, d->err, sizeof(err));
-	dev_destroy(d);
-	memcpy(d->err, err, sizeof(err));
-	return ret;
+	return ret ? dev_unwind(d, ret) : 0;
 }
 
 int dev_destroy(struct device *d)

@@ -27,7 +27,6 @@
 #include "ipc.h"
 #include "log.h"
 #include "notify.h"
-#include "parse.h"
 #include "request.h"
 #include "rundir.h"
 #include "server.h"
@@ -142,37 +141,6 @@ static int daemon_find(const struct daemon *dm, const char *what)
 }
 
 /*
- * CPUs of conf's cpus that are not online would fail only in a queue thread, after ADD_DEV, as
- * "Invalid argument": name the CPU before anything is created. 0 when /sys cannot tell.
- */
-static int check_cpus_online(const struct dev_conf *conf, char *err, size_t err_len)
-{
-	char online_text[1024] = "";
-	cpu_set_t online;
-	FILE *f;
-
-	if (!conf->cpus_given)
-		return 0;
-	f = fopen("/sys/devices/system/cpu/online", "re");
-	if (!f)
-		return 0;
-	if (!fgets(online_text, sizeof(online_text), f))
-		online_text[0] = '\0';
-	fclose(f);
-	online_text[strcspn(online_text, "\n")] = '\0';
-	if (parse_cpu_list(online_text, &online) < 0)
-		return 0;
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (CPU_ISSET(cpu, &conf->cpus) && !CPU_ISSET(cpu, &online)) {
-			snprintf(err, err_len, "cpus: CPU %d is not online (online: %s)", cpu,
-				 online_text);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/*
  * Creates and starts the device conf describes; 0 and /dev/ublkbN in out, or -errno and the
  * reason in out. client_pid > 0: the file backend's path is the client's, reached through its
  * root (the client may live in another mount namespace than ours).
@@ -192,11 +160,6 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 		snprintf(out, out_len, "add %s: a device of that name exists (/dev/ublkb%u%s)",
 			 label, d->info.dev_id, dm->slots[ret].td ? ", being deleted" : "");
 		return -EEXIST;
-	}
-	ret = check_cpus_online(conf, err, sizeof(err));
-	if (ret < 0) {
-		snprintf(out, out_len, "add %s: %s", label, err);
-		return ret;
 	}
 	d = malloc(sizeof(*d));
 	slots = realloc(dm->slots, (dm->nr_slots + 1) * sizeof(*slots));

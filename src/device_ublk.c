@@ -44,6 +44,31 @@ static int ctrl_failed(struct device *d, const char *cmd, int ret)
 	return ret;
 }
 
+/* The first CPU of wanted that is not online, named; 0 when /sys cannot tell. */
+static int check_cpus_online(const cpu_set_t *wanted, char *err, size_t err_len)
+{
+	char online_text[1024] = "";
+	cpu_set_t online;
+	FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+
+	if (!f)
+		return 0;
+	if (!fgets(online_text, sizeof(online_text), f))
+		online_text[0] = '\0';
+	fclose(f);
+	online_text[strcspn(online_text, "\n")] = '\0';
+	if (parse_cpu_list(online_text, &online) < 0)
+		return 0;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, wanted) && !CPU_ISSET(cpu, &online)) {
+			snprintf(err, err_len, "cpus: CPU %d is not online (online: %s)", cpu,
+				 online_text);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int ublk_add(struct device *d)
 {
 	struct ublksrv_ctrl_dev_info info = {
@@ -60,9 +85,15 @@ static int ublk_add(struct device *d)
 	};
 	int ret;
 
-	/* Before ADD_DEV: a CPU we may not use would fail only in the queue thread. */
+	/*
+	 * Before ADD_DEV: a CPU that is offline, or that we may not use, would fail only in the
+	 * queue thread, after the device exists, as "Invalid argument".
+	 */
 	if (d->conf.cpus_given) {
-		ret = dev_ublk_check_cpus(&d->conf.cpus, &d->allowed_cpus, d->err, sizeof(d->err));
+		ret = check_cpus_online(&d->conf.cpus, d->err, sizeof(d->err));
+		if (!ret)
+			ret = dev_ublk_check_cpus(&d->conf.cpus, &d->allowed_cpus, d->err,
+						  sizeof(d->err));
 		if (ret < 0)
 			return ret;
 	}

@@ -1,7 +1,7 @@
 #!/bin/sh
 # setup-guest.sh BUILD: the --systemd-setup step of the systemd suite, run chrooted in the test
-# VM's root (the checkout is the working directory) before systemd starts. Installs ublkd as
-# `make install PREFIX=/usr` would (binary, ublkd.service, ublkd.socket, ublkd-generator) and
+# VM's root (the checkout is the working directory) before systemd starts. Installs ublkd with
+# `make install PREFIX=/usr` (binary, ublkd.service, ublkd.socket, ublkd-generator, man pages) and
 # enables it, with:
 # - two filesystems from fstab, each an ext4 image on / mounted through a loop device:
 #   /var/lib/ublkd (the images of the first tests; a separate /var in miniature) and /srv,
@@ -16,16 +16,8 @@
 set -eu
 build=${1:?usage: setup-guest.sh BUILD}
 
-install -D -m 0755 "$build/ublkd" /usr/sbin/ublkd
-for unit in ublkd.service ublkd.socket; do
-	sed -e 's|@SBINDIR@|/usr/sbin|g' -e 's|@SYSCONFDIR@|/etc|g' "systemd/$unit" \
-		>"/etc/systemd/system/$unit"
-done
-mkdir -p /usr/lib/systemd/system-generators
-ln -sfn /usr/sbin/ublkd /usr/lib/systemd/system-generators/ublkd-generator
-install -D -m 0644 systemd/ublk_drv.conf /etc/modules-load.d/ublk_drv.conf
-install -D -m 0644 man/ublkd.8 /usr/share/man/man8/ublkd.8
-install -D -m 0644 man/ublkd.conf.5 /usr/share/man/man5/ublkd.conf.5
+# The way an admin installs it: the Makefile's own install, nothing copied by hand.
+make --no-print-directory -s BUILD="$build" install PREFIX=/usr
 # systemd's kmod cannot read the guest's modules.dep: the loop mounts need the driver now.
 modprobe loop
 

@@ -171,8 +171,8 @@ END_TEST
 
 START_TEST(test_unit_verifies)
 {
-	sh_ok("systemd-analyze verify /etc/systemd/system/ublkd.service "
-	      "/etc/systemd/system/ublkd.socket 2>&1");
+	sh_ok("systemd-analyze verify /usr/lib/systemd/system/ublkd.service "
+	      "/usr/lib/systemd/system/ublkd.socket 2>&1");
 	ck_assert_msg(r.out[0] == '\0', "systemd-analyze verify: %s", r.out);
 	/* systemd breaks an ordering cycle by dropping a job, and says so only in the journal. */
 	run_sh(&r, "journalctl -b --no-pager -o cat | "

@@ -18,6 +18,11 @@ int client_add(const char *request_body);
  * straight to the kernel.
  */
 int client_del(const char *what, bool force);
+/*
+ * Has the daemon (started when none runs) take over what a dead ublkd left; prints what was
+ * recovered, and on stderr what could not be (and was deleted).
+ */
+int client_recover(void);
 /* Asks the daemon to re-read its config; returns once the new devices are live. */
 int client_reload(void);
 /* Every ublk device the kernel has, ours or not: a table, or a JSON array. */

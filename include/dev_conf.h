@@ -32,6 +32,13 @@ enum backend_kind {
 	BACKEND_FILE,
 };
 
+/* What the kernel does with a device's I/O while no ublkd serves it (ublk user recovery). */
+enum dev_recovery {
+	RECOVERY_REISSUE, /* held, and what was in flight sent again to the next ublkd (6.1+) */
+	RECOVERY_FAIL,	  /* failed at once, until the next ublkd takes over (6.13+) */
+	RECOVERY_NONE,	  /* the device dies with its ublkd */
+};
+
 /* The keys, in dev_conf_keys[] order; a key's bit in dev_conf.given is 1U << DEV_KEY_*. */
 enum dev_key {
 	DEV_KEY_NAME,
@@ -46,6 +53,7 @@ enum dev_key {
 	DEV_KEY_QUEUES,
 	DEV_KEY_DEPTH,
 	DEV_KEY_CPUS,
+	DEV_KEY_RECOVERY,
 	DEV_KEY_COUNT,
 };
 
@@ -65,6 +73,7 @@ struct dev_conf {
 	uint32_t block_size; /* 512 or 4096; 0: not given (512, or the backing device's) */
 	bool cpus_given;
 	cpu_set_t cpus; /* queue threads' CPUs when cpus_given */
+	enum dev_recovery recovery;
 	/* Where it came from, for messages: "/etc/ublkd.conf:12" or "command line". */
 	char origin[DEV_ORIGIN_MAX];
 	/* DEV_GIVEN(DEV_KEY_*) of every key set, so that "not given" differs from "the default". */
@@ -102,6 +111,8 @@ int dev_conf_write(const struct dev_conf *c, FILE *out);
 
 /* "null", "memory", "file"; "none" for BACKEND_NONE. */
 const char *backend_kind_name(enum backend_kind kind);
+/* "reissue", "fail", "none". */
+const char *dev_recovery_name(enum dev_recovery recovery);
 
 /*
  * Whether wanted (from a re-read config) describes the device running as running: every key

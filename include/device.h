@@ -72,7 +72,8 @@ struct device {
 	struct ublk_ctrl *ctrl; /* the control transport the real ops use */
 	void *kernel_priv;	/* the fake's state in tests */
 	uint64_t features;	/* GET_FEATURES of the driver */
-	uint64_t want_flags;	/* UBLK_F_* beyond ublkd's own, e.g. user recovery */
+	/* UBLK_F_* beyond ublkd's own, e.g. user recovery: refused if the kernel lacks one. */
+	uint64_t want_flags;
 	/*
 	 * The CPUs its queue threads may use: the daemon's affinity when it started (taskset,
 	 * cgroup cpuset), since a thread may widen its own later. dev_init() allows every CPU.
@@ -92,7 +93,10 @@ struct device {
 	char err[DEV_ERR_MAX];
 };
 
-/* Fresh device in DEV_NEW; the backend is opened by the caller (be may stay zeroed in tests). */
+/* The UBLK_F_* that ask the kernel for a recovery mode. */
+uint64_t dev_recovery_flags(enum dev_recovery recovery);
+
+/* Fresh device in DEV_NEW, want_flags from conf's recovery mode; the backend is opened by the caller (be may stay zeroed in tests). */
 void dev_init(struct device *d, const struct dev_conf *conf, const struct dev_kernel_ops *kops);
 
 int dev_add(struct device *d);

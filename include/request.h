@@ -6,6 +6,8 @@
  *   del WHAT         WHAT: a name, an id, /dev/ublkbN or /dev/ublkcN, or --all; a second
  *                    line "force" deletes a device even while it is in use
  *   reload           re-read the config file; answered once new devices are live
+ *   recover          take over the devices a dead ublkd left; answered with what this daemon
+ *                    recovered or deleted since the last such answer
  *
  * The reply is one line per result, "ok TEXT" or "error MESSAGE", then EOF. Everything is
  * checked here, before the daemon acts: the CLI checked too, but the socket trusts nobody.
@@ -22,6 +24,7 @@ enum request_kind {
 	REQUEST_ADD,
 	REQUEST_DEL,
 	REQUEST_RELOAD,
+	REQUEST_RECOVER,
 };
 
 struct request {

@@ -17,6 +17,7 @@
 
 struct device;
 struct conn;
+struct ublk_ctrl;
 
 struct teardown {
 	struct device *d;
@@ -42,5 +43,11 @@ void teardown_join(struct teardown *td);
  * 0, or -errno with the reason in err.
  */
 int teardown_orphan(unsigned dev_id, char *err, size_t err_len);
+/*
+ * The same through c; !wait: DEL_DEV_ASYNC where the kernel has it (6.9+), which returns even
+ * while the disk is still held (a filesystem left mounted on it gets I/O errors).
+ */
+int teardown_orphan_with(struct ublk_ctrl *c, unsigned dev_id, bool wait, char *err,
+			 size_t err_len);
 
 #endif /* UBLKD_TEARDOWN_H */

@@ -105,7 +105,7 @@ static int run_command(const char *path, char *const argv[])
 		return -errno;
 	if (pid == 0) {
 		execvp(path, argv);
-		fprintf(stderr, "ublkd: add: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "ublkd: %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
@@ -127,9 +127,8 @@ static int start_daemon(void)
 		status = run_command("systemctl",
 				     (char *[]){ "systemctl", "start", "ublkd.service", NULL });
 		if (status)
-			fprintf(stderr,
-				"ublkd: add: ublkd.service did not start (see systemctl status "
-				"ublkd.service)\n");
+			fprintf(stderr, "ublkd: ublkd.service did not start (see systemctl status "
+					"ublkd.service)\n");
 		return status;
 	}
 	/* By its own name, so that ps and /proc/PID/comm say "ublkd", not "exe". */
@@ -146,15 +145,14 @@ static bool no_daemon(int err)
 	return err == -ENOENT || err == -ECONNREFUSED;
 }
 
-int client_add(const char *request_body)
+/*
+ * Sends req to the daemon, started first when none runs (its start adopts what a dead one
+ * left); what: the command, for messages.
+ */
+static int client_request_starting(const char *req, const char *what)
 {
-	static char req[IPC_MSG_MAX];
 	int fd, status;
 
-	if ((size_t)snprintf(req, sizeof(req), "add\n%s", request_body) >= sizeof(req)) {
-		fprintf(stderr, "ublkd: add: request too long\n");
-		return 1;
-	}
 	/* A second try covers an auto-started daemon retiring just as we came. */
 	for (int attempt = 0;; attempt++) {
 		fd = ipc_connect();
@@ -168,15 +166,31 @@ int client_add(const char *request_body)
 			}
 		}
 		if (fd < 0) {
-			fprintf(stderr, "ublkd: add: %s/ublkd.sock: %s\n", ipc_run_dir(),
+			fprintf(stderr, "ublkd: %s: %s/ublkd.sock: %s\n", what, ipc_run_dir(),
 				strerror(-fd));
 			return 1;
 		}
-		status = client_exchange(fd, req, "add", attempt == 0);
+		status = client_exchange(fd, req, what, attempt == 0);
 		close(fd);
 		if (status != CLIENT_NOT_ACCEPTED)
 			return status;
 	}
+}
+
+int client_add(const char *request_body)
+{
+	static char req[IPC_MSG_MAX];
+
+	if ((size_t)snprintf(req, sizeof(req), "add\n%s", request_body) >= sizeof(req)) {
+		fprintf(stderr, "ublkd: add: request too long\n");
+		return 1;
+	}
+	return client_request_starting(req, "add");
+}
+
+int client_recover(void)
+{
+	return client_request_starting("recover", "recover");
 }
 
 /* Without a daemon: stop and delete a device straight through the kernel (its server is gone). */

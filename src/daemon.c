@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "config.h"
 #include "ctrl.h"
 #include "daemon.h"
@@ -66,6 +67,13 @@ struct daemon {
 	bool shutdown_failed; /* a device that could not be deleted at shutdown */
 	/* Config devices that did not come up, for STATUS=: "disk, scratch". */
 	char failed[1024];
+	/* Devices taken over from a dead ublkd since start, for STATUS=. */
+	unsigned recovered;
+	/*
+	 * What adoption did ("ok ..." and "error ..." lines) since `ublkd recover` last asked;
+	 * cut (with a note in the log) when more happened than a reply holds.
+	 */
+	char recover_report[IPC_MSG_MAX / 2];
 };
 
 /* Logs, and tells the process waiting for our start (if any) as "warning ...". */
@@ -350,6 +358,101 @@ static void handle_del(struct daemon *dm, const struct request *req, struct conn
 
 static int daemon_reload(struct daemon *dm, char *msg, size_t msg_len);
 
+static bool daemon_owns_id(const struct daemon *dm, uint32_t dev_id)
+{
+	for (unsigned i = 0; i < dm->nr_slots; i++)
+		if (dm->slots[i].d->info.dev_id == dev_id)
+			return true;
+	return false;
+}
+
+static void report_adoption(struct daemon *dm, bool ok, const char *msg)
+{
+	size_t used = strlen(dm->recover_report);
+	int n = snprintf(dm->recover_report + used, sizeof(dm->recover_report) - used, "%s %s\n",
+			 ok ? "ok" : "error", msg);
+
+	if (n < 0 || (size_t)n >= sizeof(dm->recover_report) - used) {
+		dm->recover_report[used] = '\0';
+		log_msg(LOG_LEVEL_WARNING, "recover: report full; see the log for the rest");
+	}
+}
+
+/*
+ * Takes over every device with a description in RUN_DIR/devices that is not ours: those a dead
+ * ublkd left. Each outcome is logged and kept for `ublkd recover`; the number of devices that
+ * could not be recovered is returned.
+ */
+static unsigned daemon_adopt_all(struct daemon *dm)
+{
+	const struct adopt_env env = { .ctrl = &dm->ctrl,
+				       .features = dm->features,
+				       .allowed_cpus = &dm->allowed_cpus };
+	char msg[DEV_ERR_MAX + DEV_ORIGIN_MAX + 256];
+	struct dev_slot *slots;
+	unsigned nr_ids, failed = 0;
+	uint32_t *ids;
+	int ret;
+
+	ret = state_store_ids(&ids, &nr_ids);
+	if (ret < 0) {
+		daemon_warn(dm, "recover: %s/devices: %s", ipc_run_dir(), strerror(-ret));
+		return 1;
+	}
+	for (unsigned i = 0; i < nr_ids; i++) {
+		struct device *d;
+
+		if (daemon_owns_id(dm, ids[i]))
+			continue;
+		slots = realloc(dm->slots, (dm->nr_slots + 1) * sizeof(*slots));
+		if (!slots) {
+			daemon_warn(dm, "recover: %s", strerror(ENOMEM));
+			failed++;
+			break;
+		}
+		dm->slots = slots;
+		switch (adopt_device(&env, ids[i], &d, msg, sizeof(msg))) {
+		case ADOPT_RECOVERED:
+			dm->slots[dm->nr_slots++] = (struct dev_slot){ .d = d };
+			dm->recovered++;
+			log_msg(LOG_LEVEL_NOTICE, "%s", msg);
+			report_adoption(dm, true, msg);
+			break;
+		case ADOPT_STALE:
+		case ADOPT_NOT_OURS:
+			log_msg(LOG_LEVEL_INFO, "recover: %s", msg);
+			break;
+		case ADOPT_DELETED:
+		case ADOPT_FAILED:
+			daemon_warn(dm, "recover: %s", msg);
+			report_adoption(dm, false, msg);
+			failed++;
+			break;
+		}
+	}
+	free(ids);
+	return failed;
+}
+
+/* `ublkd recover`: adopts what is left now, and answers with all adoption did until now. */
+static void handle_recover(struct daemon *dm, struct conn *c)
+{
+	char *line, *save = NULL;
+
+	daemon_adopt_all(dm);
+	if (!dm->recover_report[0]) {
+		conn_reply(c, 0, "nothing to recover");
+		return;
+	}
+	for (line = strtok_r(dm->recover_report, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		bool ok = !strncmp(line, "ok ", 3);
+
+		conn_reply(c, ok ? 0 : -EIO, "%s", line + (ok ? 3 : 6));
+	}
+	dm->recover_report[0] = '\0';
+}
+
 static void daemon_handle_request(void *ctx, struct conn *c)
 {
 	struct daemon *dm = ctx;
@@ -369,6 +472,8 @@ static void daemon_handle_request(void *ctx, struct conn *c)
 		conn_reply(c, ret, "%s", msg);
 	} else if (req.kind == REQUEST_DEL) {
 		handle_del(dm, &req, c);
+	} else if (req.kind == REQUEST_RECOVER) {
+		handle_recover(dm, c);
 	} else {
 		ret = daemon_reload(dm, msg, sizeof(msg));
 		conn_reply(c, ret, "%s", msg);
@@ -390,7 +495,24 @@ static void apply_global(struct daemon *dm, const struct config *cfg)
 		log_set_level(cfg->log_level_given ? cfg->log_level : LOG_LEVEL_DEFAULT);
 }
 
-/* Creates the config file's devices; -errno (fatal says why) only if the file cannot be read. */
+/*
+ * A config device that already runs (adopted from a dead ublkd, or kept by a reload) runs on as
+ * it is: re-creating it would pull the disk from under its users.
+ */
+static void warn_if_changed(struct daemon *dm, const struct device *running,
+			    const struct dev_conf *wanted)
+{
+	if (!dev_conf_same_device(&running->conf, wanted))
+		daemon_warn(dm,
+			    "device \"%s\" (%s) changed; it runs as before until it is deleted or "
+			    "ublkd restarts",
+			    wanted->name, wanted->origin);
+}
+
+/*
+ * Creates the config file's devices, but for those already running (adopted); -errno (fatal
+ * says why) only if the file cannot be read.
+ */
 static int daemon_load_config(struct daemon *dm, const char *path, char *fatal, size_t fatal_len)
 {
 	char err[CONFIG_ERR_MAX], msg[CONFIG_ERR_MAX + 64];
@@ -416,6 +538,12 @@ static int daemon_load_config(struct daemon *dm, const char *path, char *fatal, 
 			continue;
 		}
 		config_resolve_path(&cd->conf, path);
+		ret = daemon_find_name(dm, cd->conf.name);
+		if (ret >= 0) {
+			warn_if_changed(dm, dm->slots[ret].d, &cd->conf);
+			up++;
+			continue;
+		}
 		if (daemon_add(dm, &cd->conf, 0, msg, sizeof(msg)) < 0) {
 			daemon_warn(dm, "%s: %s", cd->conf.origin, msg);
 			note_failed(dm, cd->conf.name);
@@ -436,8 +564,13 @@ static void daemon_notify_status(struct daemon *dm, const char *state, const cha
 {
 	unsigned live = daemon_live_devices(dm);
 
-	notify_sendf("%sSTATUS=%u device%s live%s%s%s%s", state, live, live == 1 ? "" : "s",
-		     dm->failed[0] ? "; failed: " : "", dm->failed, extra ? "; " : "",
+	char recovered[64] = "";
+
+	if (dm->recovered)
+		snprintf(recovered, sizeof(recovered), " (%u recovered from a dead ublkd)",
+			 dm->recovered);
+	notify_sendf("%sSTATUS=%u device%s live%s%s%s%s%s", state, live, live == 1 ? "" : "s",
+		     recovered, dm->failed[0] ? "; failed: " : "", dm->failed, extra ? "; " : "",
 		     extra ? extra : "");
 }
 
@@ -525,15 +658,10 @@ static int daemon_reload(struct daemon *dm, char *msg, size_t msg_len)
 		int i = daemon_find_name(dm, cd->conf.name);
 
 		config_resolve_path(&cd->conf, path);
-		if (i >= 0 && !dev_conf_same_device(&dm->slots[i].d->conf, &cd->conf)) {
-			log_msg(LOG_LEVEL_WARNING,
-				"reload: device \"%s\" (%s) changed; it runs as before until it is "
-				"deleted or ublkd restarts",
-				cd->conf.name, cd->conf.origin);
+		if (i >= 0) {
+			warn_if_changed(dm, dm->slots[i].d, &cd->conf);
 			continue;
 		}
-		if (i >= 0)
-			continue;
 		if (daemon_add(dm, &cd->conf, 0, add_msg, sizeof(add_msg)) < 0) {
 			log_msg(LOG_LEVEL_ERR, "reload: %s: %s", cd->conf.origin, add_msg);
 			note_failed(dm, cd->conf.name);
@@ -756,6 +884,8 @@ int daemon_serve(const struct daemon_opts *opts)
 		daemon_shutdown(&dm);
 		return 1;
 	}
+	/* Before the config: its devices that a dead ublkd left are taken over, not re-created. */
+	daemon_adopt_all(&dm);
 	if (opts->config_path) {
 		ret = daemon_load_config(&dm, opts->config_path, err, sizeof(err));
 		if (ret < 0) {

@@ -30,13 +30,14 @@ const char *const dev_conf_keys[] = {
 	[DEV_KEY_QUEUES] = "queues",
 	[DEV_KEY_DEPTH] = "depth",
 	[DEV_KEY_CPUS] = "cpus",
+	[DEV_KEY_RECOVERY] = "recovery",
 	[DEV_KEY_COUNT] = NULL,
 };
 
 enum key_kind {
 	KIND_NAME = 1, /* not 0: a key missing from key_table fails in key_set() */
 	KIND_U32,
-	KIND_BACKEND,
+	KIND_ENUM, /* one of names[], stored as an int enum */
 	KIND_SIZE,
 	KIND_BLOCK_SIZE,
 	KIND_PATH,
@@ -44,15 +45,32 @@ enum key_kind {
 	KIND_CPUS,
 };
 
+static const char *const backend_names[] = {
+	[BACKEND_NONE] = "none",
+	[BACKEND_NULL] = "null",
+	[BACKEND_MEMORY] = "memory",
+	[BACKEND_FILE] = "file",
+};
+
+static const char *const recovery_names[] = {
+	[RECOVERY_REISSUE] = "reissue",
+	[RECOVERY_FAIL] = "fail",
+	[RECOVERY_NONE] = "none",
+};
+
 /* What a key holds and where; the key's name is dev_conf_keys[] at the same index. */
 static const struct key_spec {
 	enum key_kind kind;
-	size_t offset;	   /* of the field in struct dev_conf */
-	uint32_t min, max; /* KIND_U32 */
+	size_t offset;		  /* of the field in struct dev_conf */
+	uint32_t min, max;	  /* KIND_U32; KIND_ENUM: the values a user may give */
+	const char *const *names; /* KIND_ENUM, indexed by value */
+	const char *hint;	  /* KIND_ENUM: the choices, for messages */
 } key_table[] = {
 	[DEV_KEY_NAME] = { KIND_NAME, offsetof(struct dev_conf, name), 0, 0 },
 	[DEV_KEY_ID] = { KIND_U32, offsetof(struct dev_conf, id), 0, DEV_MAX_ID },
-	[DEV_KEY_BACKEND] = { KIND_BACKEND, offsetof(struct dev_conf, backend), 0, 0 },
+	[DEV_KEY_BACKEND] = { KIND_ENUM, offsetof(struct dev_conf, backend), BACKEND_NULL,
+			      BACKEND_FILE, backend_names,
+			      "unknown backend (null, memory or file)" },
 	[DEV_KEY_SIZE] = { KIND_SIZE, offsetof(struct dev_conf, size_bytes), 0, 0 },
 	[DEV_KEY_BLOCK_SIZE] = { KIND_BLOCK_SIZE, offsetof(struct dev_conf, block_size), 0, 0 },
 	[DEV_KEY_PATH] = { KIND_PATH, offsetof(struct dev_conf, path), 0, 0 },
@@ -62,24 +80,30 @@ static const struct key_spec {
 	[DEV_KEY_QUEUES] = { KIND_U32, offsetof(struct dev_conf, queues), 1, DEV_MAX_QUEUES },
 	[DEV_KEY_DEPTH] = { KIND_U32, offsetof(struct dev_conf, depth), 1, DEV_MAX_DEPTH },
 	[DEV_KEY_CPUS] = { KIND_CPUS, offsetof(struct dev_conf, cpus), 0, 0 },
+	[DEV_KEY_RECOVERY] = { KIND_ENUM, offsetof(struct dev_conf, recovery), RECOVERY_REISSUE,
+			       RECOVERY_NONE, recovery_names,
+			       "not a recovery mode (reissue, fail or none)" },
 };
 
 _Static_assert(ARRAY_SIZE(key_table) == DEV_KEY_COUNT, "a spec for every key");
 _Static_assert(ARRAY_SIZE(dev_conf_keys) == DEV_KEY_COUNT + 1, "a name for every key");
 _Static_assert(DEV_KEY_COUNT <= 32, "given has a bit for every key");
 
-static const char *const backend_names[] = {
-	[BACKEND_NONE] = "none",
-	[BACKEND_NULL] = "null",
-	[BACKEND_MEMORY] = "memory",
-	[BACKEND_FILE] = "file",
-};
+_Static_assert(sizeof(enum backend_kind) == sizeof(int) && sizeof(enum dev_recovery) == sizeof(int),
+	       "KIND_ENUM fields are stored as int");
 
 const char *backend_kind_name(enum backend_kind kind)
 {
 	if ((unsigned)kind >= ARRAY_SIZE(backend_names))
 		return "unknown";
 	return backend_names[kind];
+}
+
+const char *dev_recovery_name(enum dev_recovery recovery)
+{
+	if ((unsigned)recovery >= ARRAY_SIZE(recovery_names))
+		return "unknown";
+	return recovery_names[recovery];
 }
 
 /* value in double quotes, cut to QUOTE_MAX bytes, control characters shown as '?'. */
@@ -220,15 +244,14 @@ static int key_set(struct dev_conf *c, const struct key_spec *spec, const char *
 					  ret == -ERANGE ? "out of range" : "not a whole number",
 					  spec->min, spec->max);
 		return 0;
-	case KIND_BACKEND:
-		for (unsigned kind = BACKEND_NULL; kind < ARRAY_SIZE(backend_names); kind++) {
-			if (!strcmp(value, backend_names[kind])) {
-				c->backend = kind;
+	case KIND_ENUM:
+		for (uint32_t v = spec->min; v <= spec->max; v++) {
+			if (!strcmp(value, spec->names[v])) {
+				*(int *)field = (int)v;
 				return 0;
 			}
 		}
-		return fail_value(err, err_bytes, -EINVAL, key, value,
-				  "unknown backend (null, memory or file)");
+		return fail_value(err, err_bytes, -EINVAL, key, value, "%s", spec->hint);
 	case KIND_SIZE:
 		ret = parse_size_bytes(value, &bytes);
 		if (ret == -EINVAL)
@@ -360,8 +383,8 @@ static int key_write(const struct dev_conf *c, const struct key_spec *spec, FILE
 		return write_text(field, out);
 	case KIND_U32:
 		return fprintf(out, "%u", *(const uint32_t *)field) < 0 ? -EIO : 0;
-	case KIND_BACKEND:
-		return fputs(backend_kind_name(c->backend), out) < 0 ? -EIO : 0;
+	case KIND_ENUM:
+		return fputs(spec->names[*(const int *)field], out) < 0 ? -EIO : 0;
 	case KIND_SIZE:
 		format_size_bytes(c->size_bytes, size, sizeof(size));
 		return fputs(size, out) < 0 ? -EIO : 0;
@@ -412,7 +435,7 @@ bool dev_conf_same_device(const struct dev_conf *running, const struct dev_conf 
 	       !strcmp(running->path, wanted->path) && running->create == wanted->create &&
 	       running->direct_io == wanted->direct_io && running->read_only == wanted->read_only &&
 	       running->queues == wanted->queues && running->depth == wanted->depth &&
-	       running->block_size == wanted->block_size &&
+	       running->block_size == wanted->block_size && running->recovery == wanted->recovery &&
 	       running->cpus_given == wanted->cpus_given &&
 	       (!wanted->cpus_given || CPU_EQUAL(&running->cpus, &wanted->cpus));
 }

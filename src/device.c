@@ -27,6 +27,19 @@ const char *dev_state_name(enum dev_state s)
 	return (unsigned)s < DEV_NR_STATES ? state_names[s] : "invalid";
 }
 
+uint64_t dev_recovery_flags(enum dev_recovery recovery)
+{
+	switch (recovery) {
+	case RECOVERY_REISSUE:
+		return UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE;
+	case RECOVERY_FAIL:
+		return UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_FAIL_IO;
+	case RECOVERY_NONE:
+		break;
+	}
+	return 0;
+}
+
 void dev_init(struct device *d, const struct dev_conf *conf, const struct dev_kernel_ops *kops)
 {
 	memset(d, 0, sizeof(*d));
@@ -35,6 +48,7 @@ void dev_init(struct device *d, const struct dev_conf *conf, const struct dev_ke
 	d->kops = kops;
 	d->cdev_fd = -1;
 	d->info.dev_id = conf->id;
+	d->want_flags = dev_recovery_flags(conf->recovery);
 	memset(&d->allowed_cpus, 0xff, sizeof(d->allowed_cpus));
 }
 

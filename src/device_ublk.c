@@ -83,8 +83,19 @@ static int ublk_add(struct device *d)
 		 */
 		.flags = (DEV_UBLK_WANTED_FLAGS | d->want_flags) & d->features,
 	};
+	uint64_t missing = d->want_flags & ~d->features;
 	int ret;
 
+	/* What the user asked for and the kernel cannot do is an error, not a downgrade. */
+	if (missing) {
+		const char *name = ublk_feature_name((unsigned)__builtin_ctzll(missing));
+
+		snprintf(d->err, sizeof(d->err),
+			 "recovery = %s needs ublk_drv's %s, which this kernel lacks%s",
+			 dev_recovery_name(d->conf.recovery), name ? name : "feature",
+			 missing & UBLK_F_USER_RECOVERY_FAIL_IO ? " (Linux 6.13+)" : "");
+		return -EOPNOTSUPP;
+	}
 	/*
 	 * Before ADD_DEV: a CPU that is offline, or that we may not use, would fail only in the
 	 * queue thread, after the device exists, as "Invalid argument".

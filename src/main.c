@@ -35,6 +35,8 @@ static const char usage_text[] =
 	"               it is mounted or open, unless --force)\n"
 	"  del [--force] --all   stop and delete every device of the daemon\n"
 	"  reload       make the daemon re-read its config file; returns once it is applied\n"
+	"  recover      take over the devices a crashed or killed ublkd left; starts a daemon\n"
+	"               if none runs, and reports each device\n"
 	"  list [--json]\n"
 	"               show every ublk device the kernel has, whoever serves it\n"
 	"  features     print the ublk features of the running kernel (the UBLK_F_* mask,\n"
@@ -95,6 +97,9 @@ static const char add_usage[] =
 	"                     block device's)\n"
 	"  --cpus LIST        CPUs for the queue threads, e.g. 0-3,6 (default: the kernel's\n"
 	"                     per-queue mapping)\n"
+	"  --recovery MODE    while no ublkd runs: reissue (hold I/O, send it again to the\n"
+	"                     next ublkd; default), fail (fail I/O; Linux 6.13+), none (the\n"
+	"                     device dies with ublkd)\n"
 	"  -h, --help         show this help and exit\n"
 	"\n"
 	"Every option is also a config file key: the same word with _ for - (block_size).\n"
@@ -126,13 +131,26 @@ static const char reload_usage[] =
 	"Exit status: 0 applied, 1 rejected or a device failed (the reason on stderr), or no\n"
 	"daemon runs; 2 bad command line.\n";
 
+static const char recover_usage[] =
+	"Usage: ublkd recover\n"
+	"\n"
+	"Take over every device a dead ublkd left (killed, crashed): devices made with\n"
+	"recovery = reissue or fail wait in the kernel for a new server. Starts a daemon when\n"
+	"none runs (every daemon does this at start anyway) and prints one line per device it\n"
+	"recovered since this was last asked, with the time the take-over took. A device that\n"
+	"cannot be taken over (recovery = none, its backend or description gone) is deleted so\n"
+	"that its id is free again, and reported on stderr.\n"
+	"Exit status: 0 every device recovered (or none to recover), 1 a device could not be\n"
+	"recovered or no daemon could start, 2 bad command line.\n";
+
 static const char list_usage[] =
 	"Usage: ublkd list [--json]\n"
 	"\n"
 	"Show every ublk device the kernel has, served by this ublkd or another server: id,\n"
 	"name, backend, size, queues, depth, state, block device, server pid. State is the\n"
-	"kernel's (live, dead: not started, quiesced, fail-io), or no-server when the process\n"
-	"that served the device is gone. Works without a daemon.\n"
+	"kernel's (live, dead: not started, quiesced or fail-io: its ublkd died and the next one\n"
+	"takes it over), or no-server when the process that served the device is gone and the\n"
+	"kernel will not keep it (or has not noticed yet). Works without a daemon.\n"
 	"\n"
 	"  --json   one JSON array of objects (id, name, backend, size_bytes, queues, depth,\n"
 	"           state, block_device, char_device, pid, server_alive); null where unknown\n";
@@ -148,20 +166,31 @@ static bool is_help(const char *arg)
 	return !strcmp(arg, "-h") || !strcmp(arg, "--help");
 }
 
+/* A command that takes no arguments: 0 to go on, or the exit status (help shown, or misused). */
+static int no_arguments(int argc, char **argv, const char *usage, int *status)
+{
+	if (argc == 2 && is_help(argv[1])) {
+		fputs(usage, stdout);
+		*status = 0;
+		return 1;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "ublkd: %s: unexpected argument \"%s\" (see ublkd %s --help)\n",
+			argv[0], argv[1], argv[0]);
+		*status = EXIT_USAGE;
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_features(int argc, char **argv)
 {
 	struct ublk_ctrl c;
 	uint64_t features;
 	int ret;
 
-	if (argc == 2 && is_help(argv[1])) {
-		fputs(features_usage, stdout);
-		return 0;
-	}
-	if (argc > 1) {
-		fprintf(stderr, "ublkd: features: unexpected argument \"%s\"\n", argv[1]);
-		return EXIT_USAGE;
-	}
+	if (no_arguments(argc, argv, features_usage, &ret))
+		return ret;
 	ret = ublk_ctrl_open(&c);
 	if (ret < 0) {
 		fprintf(stderr, "ublkd: features: %s: %s%s\n", c.err_subject, strerror(-ret),
@@ -455,17 +484,16 @@ static int cmd_del(int argc, char **argv)
 
 static int cmd_reload(int argc, char **argv)
 {
-	if (argc == 2 && is_help(argv[1])) {
-		fputs(reload_usage, stdout);
-		return 0;
-	}
-	if (argc > 1) {
-		fprintf(stderr,
-			"ublkd: reload: unexpected argument \"%s\" (see ublkd reload --help)\n",
-			argv[1]);
-		return EXIT_USAGE;
-	}
-	return client_reload();
+	int status;
+
+	return no_arguments(argc, argv, reload_usage, &status) ? status : client_reload();
+}
+
+static int cmd_recover(int argc, char **argv)
+{
+	int status;
+
+	return no_arguments(argc, argv, recover_usage, &status) ? status : client_recover();
 }
 
 static int cmd_list(int argc, char **argv)
@@ -494,8 +522,9 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*run)(int argc, char **argv);
 	} cmds[] = {
-		{ "serve", cmd_serve }, { "add", cmd_add },	      { "del", cmd_del },
-		{ "list", cmd_list },	{ "features", cmd_features }, { "reload", cmd_reload },
+		{ "serve", cmd_serve },	    { "add", cmd_add },		  { "del", cmd_del },
+		{ "list", cmd_list },	    { "features", cmd_features }, { "reload", cmd_reload },
+		{ "recover", cmd_recover },
 	};
 
 	/* systemd runs the generator symlink early at boot: same binary, other job. */

@@ -87,6 +87,33 @@ void teardown_join(struct teardown *td)
 	pthread_join(td->thread, NULL);
 }
 
+int teardown_orphan_with(struct ublk_ctrl *c, unsigned dev_id, bool wait, char *err, size_t err_len)
+{
+	int ret = ublk_ctrl_stop_dev(c, dev_id);
+
+	if (ret < 0 && ret != -ENODEV) {
+		snprintf(err, err_len, "STOP_DEV: %s", strerror(-ret));
+		return ret;
+	}
+	if (!wait) {
+		ret = ublk_ctrl_del_dev_async(c, dev_id);
+		/* Older than 6.9: the waiting kind is all there is. */
+		if (ret != -EOPNOTSUPP && ret != -EINVAL && ret != -ENOTTY) {
+			if (ret < 0 && ret != -ENODEV) {
+				snprintf(err, err_len, "DEL_DEV_ASYNC: %s", strerror(-ret));
+				return ret;
+			}
+			return 0;
+		}
+	}
+	ret = ublk_ctrl_del_dev(c, dev_id);
+	if (ret < 0 && ret != -ENODEV) {
+		snprintf(err, err_len, "DEL_DEV: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 int teardown_orphan(unsigned dev_id, char *err, size_t err_len)
 {
 	struct ublk_ctrl c;
@@ -98,13 +125,7 @@ int teardown_orphan(unsigned dev_id, char *err, size_t err_len)
 		return ret;
 	}
 	c.timeout_ms = UBLK_CTRL_NO_TIMEOUT;
-	ret = ublk_ctrl_stop_dev(&c, dev_id);
-	if (ret < 0)
-		snprintf(err, err_len, "STOP_DEV: %s", strerror(-ret));
-	else if ((ret = ublk_ctrl_del_dev(&c, dev_id)) < 0 && ret != -ENODEV)
-		snprintf(err, err_len, "DEL_DEV: %s", strerror(-ret));
-	else
-		ret = 0;
+	ret = teardown_orphan_with(&c, dev_id, true, err, err_len);
 	ublk_ctrl_close(&c);
 	return ret;
 }

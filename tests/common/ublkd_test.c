@@ -50,6 +50,33 @@ bool process_alive(pid_t pid)
 	return !paren || paren[1] != ' ' || paren[2] != 'Z';
 }
 
+bool wait_pid_gone(pid_t pid, unsigned timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	while (process_alive(pid)) {
+		if (now_ms() > deadline)
+			return false;
+		sleep_ms(20);
+	}
+	return true;
+}
+
+uint64_t disk_stat(const char *name, unsigned field)
+{
+	char path[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/stat", name);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	for (unsigned i = 1; i <= field; i++)
+		ck_assert_msg(fscanf(f, "%llu", &v) == 1, "%s: no field %u", path, field);
+	fclose(f);
+	return v;
+}
+
 pid_t ublkd_daemon_pid(void)
 {
 	char path[4096];

@@ -23,6 +23,10 @@ int64_t now_ms(void);
 void sleep_ms(unsigned ms);
 /* pid runs (exists and is not a zombie). */
 bool process_alive(pid_t pid);
+/* Waits up to timeout_ms for pid to be gone (process_alive() false); false if it stayed. */
+bool wait_pid_gone(pid_t pid, unsigned timeout_ms);
+/* Field number field (1-based) of /sys/block/NAME/stat; asserts. 7: sectors written. */
+uint64_t disk_stat(const char *name, unsigned field);
 /* The pid in RUN_DIR/ublkd.pid when that process is alive; 0 otherwise. */
 pid_t ublkd_daemon_pid(void);
 /* ublkd add ARGS...: asserts success, returns the block device's id (from /dev/ublkbN). */

@@ -45,18 +45,6 @@ static void reset(void)
 	ck_assert_msg(ublkd_daemon_pid() == 0, "reset left daemon %d", ublkd_daemon_pid());
 }
 
-static bool wait_pid_gone(pid_t pid, unsigned timeout_ms)
-{
-	int64_t deadline = now_ms() + timeout_ms;
-
-	while (process_alive(pid)) {
-		if (now_ms() > deadline)
-			return false;
-		sleep_ms(20);
-	}
-	return true;
-}
-
 static unsigned count_lines(const char *s)
 {
 	unsigned n = 0;
@@ -431,8 +419,11 @@ START_TEST(test_list_and_del_without_daemon)
 	ck_assert_msg(count_lines(r.out) == 1 && !strncmp(r.out, "ID ", 3), "list: %s", r.out);
 	ck_assert_uint_eq(list_json(lines, MAX_DEVS), 0);
 
-	id = ublkd_add_ok("--name", "orphan", "--backend", "null", "--size", "1M", NULL);
-	id2 = ublkd_add_ok("--name", "orphan2", "--backend", "null", "--size", "1M", NULL);
+	/* recovery none: the kernel keeps a dead, not a quiesced, device (test_recovery has those). */
+	id = ublkd_add_ok("--name", "orphan", "--backend", "null", "--size", "1M", "--recovery",
+			  "none", NULL);
+	id2 = ublkd_add_ok("--name", "orphan2", "--backend", "null", "--size", "1M", "--recovery",
+			   "none", NULL);
 	pid = ublkd_daemon_pid();
 	ck_assert_int_gt(pid, 0);
 	snprintf(field, sizeof(field), "devices/%u.conf", id);

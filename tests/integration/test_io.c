@@ -137,21 +137,6 @@ static unsigned count_lines(const char *path)
 }
 
 /* Field (1-based) of /sys/block/NAME/stat: 3 sectors read, 7 written, 16 flushes done. */
-static uint64_t disk_stat(const char *name, unsigned field)
-{
-	char path[128];
-	unsigned long long v = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/block/%s/stat", name);
-	f = fopen(path, "r");
-	ck_assert_msg(f, "%s: %s", path, strerror(errno));
-	for (unsigned i = 1; i <= field; i++)
-		ck_assert_msg(fscanf(f, "%llu", &v) == 1, "%s: no field %u", path, field);
-	fclose(f);
-	return v;
-}
-
 /* The first line of /sys/block/NAME/ATTR, without its newline. */
 static void sysfs_attr(const char *name, const char *attr, char *buf, size_t len)
 {
@@ -837,23 +822,6 @@ START_TEST(test_file_discard)
 END_TEST
 
 /* Gone, or a zombie nobody reaped yet. */
-static bool process_gone(pid_t pid)
-{
-	char path[64], state = 0;
-	FILE *f;
-
-	if (kill(pid, 0) < 0)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return true;
-	if (fscanf(f, "%*d (%*[^)]) %c", &state) != 1)
-		state = 0;
-	fclose(f);
-	return state == 'Z';
-}
-
 #define SIGTERM_DEV_MIB 64
 #define SIGTERM_BLOCK 4096
 #define SIGTERM_DELAY_MS "200"	    /* each write waits this long in the backend */
@@ -939,9 +907,9 @@ START_TEST(test_sigterm_in_flight)
 	ck_assert_int_eq(kill(daemon, SIGTERM), 0);
 
 	deadline = now_ms() + 60000;
-	while (!process_gone(daemon) && now_ms() < deadline)
+	while (!!process_alive(daemon) && now_ms() < deadline)
 		sleep_ms(50);
-	ck_assert_msg(process_gone(daemon), "daemon %d still there 60 s after SIGTERM", daemon);
+	ck_assert_msg(!process_alive(daemon), "daemon %d still there 60 s after SIGTERM", daemon);
 	ipc_run_path(path, sizeof(path), "ublkd.pid");
 	ck_assert_msg(access(path, F_OK) < 0, "%s is still there", path);
 	ck_assert_uint_eq(kernel_ublk_devices(), 0);

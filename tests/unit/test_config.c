@@ -122,6 +122,13 @@ static const struct set_case {
 	{ "backend", "Memory", -EINVAL,
 	  "backend \"Memory\": unknown backend (null, memory or file)" },
 
+	{ "recovery", "reissue", 0, "recovery = reissue\n" },
+	{ "recovery", "fail", 0, "recovery = fail\n" },
+	{ "recovery", "none", 0, "recovery = none\n" },
+	{ "recovery", "off", -EINVAL,
+	  "recovery \"off\": not a recovery mode (reissue, fail or none)" },
+	{ "recovery", "", -EINVAL, "recovery \"\": not a recovery mode (reissue, fail or none)" },
+
 	{ "size", "1G", 0, "size = 1G\n" },
 	{ "size", "1536M", 0, "size = 1536M\n" },
 	{ "size", "1073741824", 0, "size = 1G\n" },
@@ -264,7 +271,8 @@ START_TEST(test_set_fields)
 {
 	static const char keys[] =
 		"name=x\nid=9\nbackend=file\nsize=3G\nblock_size=4K\npath=/a\n"
-		"create=yes\ndirect_io=on\nread_only=1\nqueues=3\ndepth=64\ncpus=1,3-4";
+		"create=yes\ndirect_io=on\nread_only=1\nqueues=3\ndepth=64\ncpus=1,3-4\n"
+		"recovery=fail";
 	struct dev_conf c;
 	cpu_set_t cpus;
 
@@ -284,6 +292,7 @@ START_TEST(test_set_fields)
 	CPU_SET(3, &cpus);
 	CPU_SET(4, &cpus);
 	ck_assert(CPU_EQUAL(&c.cpus, &cpus));
+	ck_assert_int_eq(c.recovery, RECOVERY_FAIL);
 	ck_assert_uint_eq(c.given, DEV_GIVEN(DEV_KEY_COUNT) - 1);
 	ck_assert_str_eq(c.origin, "test");
 }
@@ -551,7 +560,8 @@ static void assert_conf_eq(const struct dev_conf *a, const struct dev_conf *b)
 /* Valid confs, so that config_parse() accepts what dev_conf_write() makes of them. */
 static const char *const round_trip_confs[] = {
 	"name=all\nid=7\nbackend=file\nsize=1536M\nblock_size=4096\npath=/srv/a b.img\n"
-	"create=yes\ndirect_io=no\nread_only=yes\nqueues=1\ndepth=128\ncpus=0-3,6",
+	"create=yes\ndirect_io=no\nread_only=yes\nqueues=1\ndepth=128\ncpus=0-3,6\n"
+	"recovery=none",
 	"name=m\nbackend=memory\nsize=1G",
 	"name=p.1\nbackend=file\npath= a#b \"c\\ \ncreate=no",
 	"name=p-2\nbackend=file\npath=#x\nread_only=on",

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/* Taking over a dead ublkd's devices (include/adopt.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adopt.h"
+#include "config.h"
+#include "ctrl.h"
+#include "device.h"
+#include "device_ublk.h"
+#include "ipc.h"
+#include "state_store.h"
+#include "teardown.h"
+
+/*
+ * How long a device may still look served by a server that has exited: 6.12 notices a dead
+ * server in a monitor that runs every 5 s; later kernels quiesce the device as the dead
+ * server's /dev/ublkcN is released.
+ */
+#define ADOPT_SETTLE_MS 12000
+#define ADOPT_POLL_MS 20
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* GET_DEV_INFO, waiting while the device is live with a server that is gone (or is us: exec). */
+static int settled_info(struct ublk_ctrl *c, uint32_t dev_id, struct ublksrv_ctrl_dev_info *info)
+{
+	uint64_t deadline = monotonic_ms() + ADOPT_SETTLE_MS;
+	int ret;
+
+	for (;;) {
+		ret = ublk_ctrl_get_dev_info(c, dev_id, info);
+		if (ret < 0 || info->state != UBLK_S_DEV_LIVE ||
+		    (info->ublksrv_pid != getpid() && ipc_server_alive(info->ublksrv_pid)) ||
+		    monotonic_ms() >= deadline)
+			return ret;
+		nanosleep(&(struct timespec){ .tv_nsec = ADOPT_POLL_MS * 1000000L }, NULL);
+	}
+}
+
+/* Deletes a device that cannot come back, without waiting for users that still hold it. */
+static enum adopt_result delete_unrecoverable(const struct adopt_env *env, uint32_t dev_id,
+					      const char *name, const char *why, char *msg,
+					      size_t msg_len)
+{
+	char err[DEV_ERR_MAX];
+
+	if (teardown_orphan_with(env->ctrl, dev_id, false, err, sizeof(err)) < 0) {
+		snprintf(msg, msg_len, "\"%s\" (/dev/ublkb%u): %s; deleting it failed too: %s",
+			 name, dev_id, why, err);
+		return ADOPT_FAILED;
+	}
+	state_store_remove(dev_id);
+	snprintf(msg, msg_len, "\"%s\" (/dev/ublkb%u): %s; deleted it (id %u is free)", name,
+		 dev_id, why, dev_id);
+	return ADOPT_DELETED;
+}
+
+enum adopt_result adopt_device(const struct adopt_env *env, uint32_t dev_id, struct device **out,
+			       char *msg, size_t msg_len)
+{
+	char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX + 64], name[DEV_NAME_MAX + 16];
+	struct ublksrv_ctrl_dev_info info;
+	uint64_t start_ms = monotonic_ms();
+	struct dev_conf conf;
+	struct device *d;
+	int ret;
+
+	*out = NULL;
+	ret = settled_info(env->ctrl, dev_id, &info);
+	if (ret == -ENODEV) {
+		state_store_remove(dev_id);
+		snprintf(msg, msg_len, "/dev/ublkb%u is gone; removed its description", dev_id);
+		return ADOPT_STALE;
+	}
+	if (ret < 0) {
+		snprintf(msg, msg_len, "/dev/ublkb%u: GET_DEV_INFO: %s", dev_id, strerror(-ret));
+		return ADOPT_FAILED;
+	}
+	if (info.state == UBLK_S_DEV_LIVE) {
+		snprintf(msg, msg_len, "/dev/ublkb%u is served by pid %d; left alone", dev_id,
+			 info.ublksrv_pid);
+		return ADOPT_NOT_OURS;
+	}
+	snprintf(name, sizeof(name), "ublk%u", dev_id);
+	if (state_store_load(dev_id, &conf, err, sizeof(err)) < 0) {
+		snprintf(why, sizeof(why), "its description cannot be used: %s", err);
+		return delete_unrecoverable(env, dev_id, name, why, msg, msg_len);
+	}
+	snprintf(name, sizeof(name), "%s", conf.name);
+	if (info.state != UBLK_S_DEV_QUIESCED && info.state != UBLK_S_DEV_FAIL_IO)
+		return delete_unrecoverable(env, dev_id, name,
+					    conf.recovery == RECOVERY_NONE
+						    ? "made with recovery = none"
+						    : "the kernel did not keep it for recovery",
+					    msg, msg_len);
+	/* Until the memory backend keeps its RAM outside the process, its contents died. */
+	if (conf.backend == BACKEND_MEMORY)
+		return delete_unrecoverable(env, dev_id, name,
+					    "a memory device's contents died with its ublkd", msg,
+					    msg_len);
+	d = malloc(sizeof(*d));
+	if (!d) {
+		snprintf(msg, msg_len, "\"%s\" (/dev/ublkb%u): %s", name, dev_id, strerror(ENOMEM));
+		return ADOPT_FAILED;
+	}
+	dev_init(d, &conf, &dev_ublk_ops);
+	d->ctrl = env->ctrl;
+	d->features = env->features;
+	d->allowed_cpus = *env->allowed_cpus;
+	ret = backend_open(&d->be, &conf, err, sizeof(err));
+	if (ret < 0) {
+		free(d);
+		snprintf(why, sizeof(why), "backend: %s", err);
+		return delete_unrecoverable(env, dev_id, name, why, msg, msg_len);
+	}
+	ret = dev_adopt(d);
+	if (ret < 0) {
+		enum dev_state state = d->state;
+
+		snprintf(why, sizeof(why), "%s", d->err);
+		backend_close(&d->be);
+		free(d);
+		/* NEW: refused before we took it over; DELETED: unwound. Either way, gone now. */
+		if (state == DEV_NEW || state == DEV_DELETED)
+			return delete_unrecoverable(env, dev_id, name, why, msg, msg_len);
+		snprintf(msg, msg_len, "\"%s\" (/dev/ublkb%u): %s; left in state %s", name, dev_id,
+			 why, dev_state_name(state));
+		return ADOPT_FAILED;
+	}
+	/* The description again, now under our pid. */
+	state_store_write(dev_id, &d->conf);
+	snprintf(msg, msg_len, "recovered \"%s\" (/dev/ublkb%u, %s backend) in %llu ms", name,
+		 dev_id, d->be.ops->name, (unsigned long long)(monotonic_ms() - start_ms));
+	*out = d;
+	return ADOPT_RECOVERED;
+}

@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Devices that outlive their daemon (user recovery), against a real ublk_drv (root, in a VM
+ * guest): ublkd is killed with SIGKILL in the middle of I/O and the next daemon (started by
+ * `ublkd recover`, by the next `ublkd add`, or by `ublkd serve` with the same config) takes
+ * every device over, with no error seen by fio or by a mounted ext4. Devices that cannot come
+ * back (recovery = none) are deleted so that their id is free; recovery = fail fails I/O while
+ * no daemon runs (7.x) or is refused by name (6.12). Every test starts and ends with
+ * ublkd_reset().
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/suite_main.h"
+#include "../common/ublkd_test.h"
+#include "ipc.h"
+
+#define TEST_TIMEOUT_S 600
+#define DIR "/tmp/ublkd-test-recovery"
+#define MNT DIR "/mnt"
+#define CONF DIR "/ublkd.conf"
+#define FIO_OUT DIR "/fio.out"
+/* Each write waits this long in the file backend, so that a kill always meets writes there. */
+#define WRITE_DELAY_MS "30"
+#define GONE_TIMEOUT_MS 30000
+#define EXT4_CYCLES 20
+
+static struct run_result r;
+static pid_t fio_pid; /* a background fio (its own process group) while it may run */
+
+static void sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh_ok(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	run_sh(&r, "%s", cmd);
+	ck_assert_msg(r.status == 0, "%s: status %d\nstdout: %s\nstderr: %s", cmd, r.status, r.out,
+		      r.err);
+}
+
+static void cleanup(void)
+{
+	if (fio_pid > 0) {
+		kill(-fio_pid, SIGKILL);
+		waitpid(fio_pid, NULL, 0);
+		fio_pid = 0;
+	}
+	run_sh(&r, "for m in $(grep -o ' " DIR "[^ ]*' /proc/mounts | sort -r); do "
+		   "umount -l $m; done; true");
+	ublkd_reset();
+	run_sh(&r, "rm -rf " DIR);
+	unsetenv("UBLKD_TEST_IO_DELAY_MS");
+}
+
+static void setup(void)
+{
+	cleanup();
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+	ck_assert_int_eq(ublkd_daemon_pid(), 0);
+	sh_ok("mkdir -p " MNT);
+}
+
+static void teardown(void)
+{
+	cleanup();
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+
+/* Kills the running daemon with SIGKILL and waits until it is gone; returns its pid. */
+static pid_t kill_daemon(void)
+{
+	pid_t pid = ublkd_daemon_pid();
+
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_msg(wait_pid_gone(pid, GONE_TIMEOUT_MS), "daemon %d survived SIGKILL", pid);
+	return pid;
+}
+
+/* The `ublkd list` line of device id: its state and server pid ("-" when none). */
+static void list_state(unsigned id, char *name, char *state, char *pid)
+{
+	char want[16], *line;
+
+	run_ublkd(&r, "list", NULL);
+	ck_assert_msg(r.status == 0, "list: %s", r.err);
+	snprintf(want, sizeof(want), "\n%u ", id);
+	line = strstr(r.out, want);
+	ck_assert_msg(line, "device %u not listed: %s", id, r.out);
+	ck_assert_msg(
+		sscanf(line + 1, "%*u %63s %*s %*s %*u %*u %31s %*s %15s", name, state, pid) == 3,
+		"list line: %.200s", line + 1);
+}
+
+/* Starts fio (sh -c cmd) in a process group of its own. */
+static void start_fio(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void start_fio(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	fio_pid = fork();
+	ck_assert_int_ge(fio_pid, 0);
+	if (fio_pid == 0) {
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(fio_pid, fio_pid);
+}
+
+/* Waits until at least sectors have been written to /dev/ublkbID, with fio still running. */
+static void wait_written(unsigned id, uint64_t sectors)
+{
+	int64_t deadline = now_ms() + 120000;
+	char name[32];
+	int status;
+
+	snprintf(name, sizeof(name), "ublkb%u", id);
+	while (disk_stat(name, 7) < sectors && now_ms() < deadline)
+		sleep_ms(50);
+	ck_assert_msg(disk_stat(name, 7) >= sectors, "fio wrote %llu sectors in 120 s",
+		      (unsigned long long)disk_stat(name, 7));
+	ck_assert_msg(waitpid(fio_pid, &status, WNOHANG) == 0,
+		      "fio ended before the kill (status 0x%x)", status);
+}
+
+/* fio's exit status (asserted 0) and its report, once it ends within timeout_ms. */
+static void fio_finishes_clean(unsigned timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	pid_t waited;
+	int status = -1;
+
+	while ((waited = waitpid(fio_pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
+		sleep_ms(100);
+	run_sh(&r, "cat " FIO_OUT);
+	ck_assert_msg(waited == fio_pid, "fio did not finish within %u ms: %.3000s", timeout_ms,
+		      r.out);
+	fio_pid = 0;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fio status 0x%x: %.3000s",
+		      status, r.out);
+	ck_assert_msg(strstr(r.out, "err= 0") && !strstr(r.out, "verify:") &&
+			      !strstr(r.out, "bad magic"),
+		      "fio reported errors: %.3000s", r.out);
+}
+
+enum restart_by { BY_RECOVER, BY_ADD };
+
+struct kill_case {
+	const char *backend;
+	enum restart_by by;
+};
+
+static const struct kill_case kill_cases[] = {
+	{ "null", BY_RECOVER },
+	{ "file", BY_RECOVER },
+	{ "file", BY_ADD },
+};
+
+/*
+ * SIGKILL of the daemon while fio writes at queue depth 32 (with crc32c verify on the file
+ * backend, the writes held in the backend so that some are in flight), then the next daemon:
+ * `ublkd recover` or the next `ublkd add`. The device waits meanwhile (quiesced, listed with
+ * its name), fio sees no error and every block it wrote, before the kill or after, verifies.
+ */
+START_TEST(test_kill_during_fio)
+{
+	const struct kill_case *c = &kill_cases[_i];
+	char name[64], state[32], pid_text[16], want[128];
+	pid_t dead, adopter;
+	unsigned id;
+
+	fprintf(stderr, "kill_during_fio: %s backend, then %s\n", c->backend,
+		c->by == BY_RECOVER ? "ublkd recover" : "ublkd add");
+	if (!strcmp(c->backend, "file")) {
+		setenv("UBLKD_TEST_IO_DELAY_MS", WRITE_DELAY_MS, 1);
+		id = ublkd_add_ok("--name", "victim", "--backend", "file", "--path", DIR "/v.img",
+				  "--create", "--size", "32M", "--queues", "2", NULL);
+		start_fio("exec fio --name=v --filename=/dev/ublkb%u --ioengine=io_uring "
+			  "--direct=1 --rw=randwrite --bs=4k --iodepth=32 --size=32M "
+			  "--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never "
+			  "--output=" FIO_OUT,
+			  id);
+	} else {
+		id = ublkd_add_ok("--name", "victim", "--backend", "null", "--size", "1G",
+				  "--queues", "2", NULL);
+		start_fio("exec fio --name=v --filename=/dev/ublkb%u --ioengine=io_uring "
+			  "--direct=1 --rw=randrw --bs=4k --iodepth=32 --size=256M --time_based "
+			  "--runtime=15 --eta=never --output=" FIO_OUT,
+			  id);
+	}
+	/* Well into the run: many rounds of 32 writes done. */
+	wait_written(id, 8 * 32 * 8);
+	dead = kill_daemon();
+	unsetenv("UBLKD_TEST_IO_DELAY_MS");
+
+	/* 6.12 notices the dead server within 5 s; until then the list says "no-server". */
+	for (int64_t deadline = now_ms() + 15000; now_ms() < deadline; sleep_ms(200)) {
+		list_state(id, name, state, pid_text);
+		if (strcmp(state, "no-server"))
+			break;
+	}
+	ck_assert_str_eq(name, "victim");
+	ck_assert_msg(!strcmp(state, "quiesced"), "state of a device whose daemon died: %s", state);
+	/* Its I/O waits: fio is neither done nor failed. */
+	sleep_ms(1000);
+	ck_assert_int_eq(waitpid(fio_pid, NULL, WNOHANG), 0);
+
+	if (c->by == BY_RECOVER) {
+		run_ublkd(&r, "recover", NULL);
+		ck_assert_msg(r.status == 0, "recover: %d: %s%s", r.status, r.out, r.err);
+		snprintf(want, sizeof(want), "recovered \"victim\" (/dev/ublkb%u, %s backend) in ",
+			 id, c->backend);
+		ck_assert_msg(strstr(r.out, want), "recover said: %s", r.out);
+		fprintf(stderr, "kill_during_fio: %s", r.out);
+	} else {
+		ublkd_add_ok("--name", "other", "--backend", "null", "--size", "1M", NULL);
+		/* The add's daemon took it over at its start, and says so when asked. */
+		run_ublkd(&r, "recover", NULL);
+		snprintf(want, sizeof(want), "recovered \"victim\" (/dev/ublkb%u, ", id);
+		ck_assert_msg(r.status == 0 && strstr(r.out, want), "recover: %s%s", r.out, r.err);
+	}
+	adopter = ublkd_daemon_pid();
+	ck_assert_int_gt(adopter, 0);
+	ck_assert_int_ne(adopter, dead);
+	list_state(id, name, state, pid_text);
+	ck_assert_str_eq(state, "live");
+	snprintf(want, sizeof(want), "%d", adopter);
+	ck_assert_str_eq(pid_text, want);
+	fio_finishes_clean(300000);
+	/* Asked again, nothing new. */
+	run_ublkd(&r, "recover", NULL);
+	ck_assert_msg(r.status == 0 && !strcmp(r.out, "nothing to recover\n"), "recover: %s%s",
+		      r.out, r.err);
+}
+END_TEST
+
+/* A device made with recovery = none dies with its daemon; the next one deletes it, id free. */
+START_TEST(test_recovery_none_frees_id)
+{
+	unsigned id = ublkd_add_ok("--name", "mortal", "--id", "41", "--backend", "null", "--size",
+				   "1M", "--recovery", "none", NULL);
+
+	ck_assert_uint_eq(id, 41);
+	kill_daemon();
+	ck_assert_uint_eq(kernel_ublk_devices(), 1);
+	run_ublkd(&r, "recover", NULL);
+	ck_assert_msg(r.status == 1, "recover of a recovery = none device: status %d", r.status);
+	ck_assert_msg(strstr(r.err, "\"mortal\" (/dev/ublkb41): made with recovery = none; "
+				    "deleted it (id 41 is free)"),
+		      "recover said: %s", r.err);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+	id = ublkd_add_ok("--name", "again", "--id", "41", "--backend", "null", "--size", "1M",
+			  NULL);
+	ck_assert_uint_eq(id, 41);
+}
+END_TEST
+
+static bool kernel_has_feature(const char *name)
+{
+	run_ublkd(&r, "features", NULL);
+	ck_assert_msg(r.status == 0, "features: %s", r.err);
+	return strstr(r.out, name) != NULL;
+}
+
+/*
+ * recovery = fail: while no daemon runs, I/O fails at once (within 5 s) instead of waiting,
+ * and the device comes back when the next daemon takes it over (6.13+). A kernel without the
+ * feature refuses the device by the feature's name, and nothing is left behind.
+ */
+START_TEST(test_recovery_fail)
+{
+	int64_t start, took;
+	unsigned id;
+
+	if (!kernel_has_feature("USER_RECOVERY_FAIL_IO")) {
+		run_ublkd(&r, "add", "--backend", "null", "--size", "1M", "--recovery", "fail",
+			  NULL);
+		ck_assert_msg(r.status == 1, "add --recovery fail: status %d", r.status);
+		ck_assert_msg(strstr(r.err, "recovery = fail needs ublk_drv's "
+					    "USER_RECOVERY_FAIL_IO, which this kernel lacks "
+					    "(Linux 6.13+)"),
+			      "refusal: %s", r.err);
+		ck_assert_uint_eq(kernel_ublk_devices(), 0);
+		fprintf(stderr, "recovery_fail: refused: %s", r.err);
+		return;
+	}
+	id = ublkd_add_ok("--name", "fast", "--backend", "null", "--size", "1M", "--recovery",
+			  "fail", NULL);
+	kill_daemon();
+	start = now_ms();
+	run_sh(&r, "dd if=/dev/ublkb%u of=/dev/null bs=4k count=1 iflag=direct status=none", id);
+	took = now_ms() - start;
+	ck_assert_msg(r.status != 0, "a read without a daemon succeeded");
+	ck_assert_msg(took < 5000, "a read without a daemon took %lld ms to fail", (long long)took);
+	fprintf(stderr, "recovery_fail: a read failed in %lld ms: %s", (long long)took, r.err);
+	run_ublkd(&r, "recover", NULL);
+	ck_assert_msg(r.status == 0 && strstr(r.out, "recovered \"fast\""), "recover: %s%s", r.out,
+		      r.err);
+	sh_ok("dd if=/dev/ublkb%u of=/dev/null bs=4k count=1 iflag=direct status=none", id);
+}
+END_TEST
+
+/*
+ * A config device adopted by the next `ublkd serve` of the same config is taken over, not
+ * created again (no "exists" warning, same id), and its data written before the kill is there.
+ */
+START_TEST(test_serve_adopts_config_device)
+{
+	pid_t first;
+
+	write_text_file(CONF, "[device \"disk\"]\nbackend = file\npath = disk.img\ncreate = yes\n"
+			      "size = 16M\nid = 42\n");
+	run_ublkd(&r, "serve", "--config", CONF, NULL);
+	ck_assert_msg(r.status == 0, "serve: %s", r.err);
+	sh_ok("printf 'before the kill' | dd of=/dev/ublkb42 bs=4k conv=sync oflag=direct "
+	      "status=none");
+	first = kill_daemon();
+	run_ublkd(&r, "serve", "--config", CONF, NULL);
+	ck_assert_msg(r.status == 0 && !r.err[0], "serve again: %d: %s", r.status, r.err);
+	ck_assert_int_ne(ublkd_daemon_pid(), first);
+	ck_assert_uint_eq(kernel_ublk_devices(), 1);
+	sh_ok("dd if=/dev/ublkb42 bs=4k count=1 iflag=direct status=none | head -c 15");
+	ck_assert_str_eq(r.out, "before the kill");
+	sh_ok("grep -c 'recovered \"disk\" (/dev/ublkb42, file backend)' %s/ublkd.log",
+	      ipc_run_dir());
+	/* The reload sees it as the config's own: unchanged, kept. */
+	run_ublkd(&r, "reload", NULL);
+	ck_assert_msg(r.status == 0, "reload: %s", r.err);
+	ck_assert_uint_eq(kernel_ublk_devices(), 1);
+}
+END_TEST
+
+static unsigned proc_fd_count(pid_t pid)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/fd | wc -l", pid);
+	sh_ok("%s", cmd);
+	return (unsigned)strtoul(r.out, NULL, 10);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * EXT4_CYCLES kills in a row of the daemon under a mounted ext4 with files being written: no
+ * I/O error in the kernel log, fsck clean at the end, every file intact; the daemon's fd
+ * count and RSS the same from cycle to cycle. The median time from the kill to the device
+ * live again is printed.
+ */
+START_TEST(test_ext4_kill_cycles)
+{
+	int64_t took[EXT4_CYCLES], start;
+	unsigned fds[EXT4_CYCLES], id;
+	uint64_t rss[EXT4_CYCLES];
+	pid_t adopter;
+
+	id = ublkd_add_ok("--name", "fs", "--backend", "file", "--path", DIR "/fs.img", "--create",
+			  "--size", "128M", NULL);
+	sh_ok("dmesg -C; mkfs.ext4 -q -F /dev/ublkb%u && mount /dev/ublkb%u " MNT, id, id);
+	/* A writer that never stops: a file per step, each with its own content, synced. */
+	start_fio("i=0; while :; do i=$((i+1)); seq $i $((i+2000)) >" MNT "/f$((i%%200)).tmp && "
+		  "mv " MNT "/f$((i%%200)).tmp " MNT "/f$((i%%200)) && sync " MNT
+		  "/f$((i%%200)); done");
+	for (unsigned i = 0; i < EXT4_CYCLES; i++) {
+		sleep_ms(300);
+		start = now_ms();
+		kill_daemon();
+		run_ublkd(&r, "recover", NULL);
+		took[i] = now_ms() - start;
+		ck_assert_msg(r.status == 0 && strstr(r.out, "recovered \"fs\""),
+			      "cycle %u: recover: %s%s", i, r.out, r.err);
+		adopter = ublkd_daemon_pid();
+		fds[i] = proc_fd_count(adopter);
+		rss[i] = proc_rss_kib(adopter);
+		ck_assert_msg(kill(fio_pid, 0) == 0, "cycle %u: the writer died", i);
+	}
+	kill(-fio_pid, SIGKILL);
+	waitpid(fio_pid, NULL, 0);
+	fio_pid = 0;
+	/* Every file whole: "seq N N+2000" has 2001 lines. */
+	sh_ok("for f in " MNT "/f*; do case $f in *.tmp) continue;; esac; "
+	      "test $(wc -l <$f) -eq 2001 || { echo $f; exit 1; }; done");
+	sh_ok("umount " MNT " && fsck.ext4 -fn /dev/ublkb%u", id);
+	run_sh(&r, "dmesg | grep -iE 'I/O error|EXT4-fs error|blk_update_request'");
+	ck_assert_msg(r.status == 1, "kernel log: %s", r.out);
+	for (unsigned i = 1; i < EXT4_CYCLES; i++) {
+		ck_assert_msg(fds[i] == fds[0], "cycle %u: %u fds, cycle 0: %u", i, fds[i], fds[0]);
+		ck_assert_msg(rss[i] <= rss[0] + 1024, "cycle %u: RSS %llu KiB, cycle 0: %llu", i,
+			      (unsigned long long)rss[i], (unsigned long long)rss[0]);
+	}
+	qsort(took, EXT4_CYCLES, sizeof(took[0]), cmp_i64);
+	fprintf(stderr,
+		"ext4_kill_cycles: %u cycles, kill to live again: median %lld ms, max %lld ms; "
+		"daemon %u fds, RSS %llu KiB\n",
+		EXT4_CYCLES, (long long)took[EXT4_CYCLES / 2], (long long)took[EXT4_CYCLES - 1],
+		fds[0], (unsigned long long)rss[0]);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("recovery");
+	TCase *tc = tcase_create("recovery");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_loop_test(tc, test_kill_during_fio, 0,
+			    (int)(sizeof(kill_cases) / sizeof(kill_cases[0])));
+	tcase_add_test(tc, test_recovery_none_frees_id);
+	tcase_add_test(tc, test_recovery_fail);
+	tcase_add_test(tc, test_serve_adopts_config_device);
+	tcase_add_test(tc, test_ext4_kill_cycles);
+	suite_add_tcase(s, tc);
+	return suite_main(s);
+}

@@ -25,6 +25,11 @@ int client_del(const char *what, bool force);
 int client_recover(void);
 /* Asks the daemon to re-read its config; returns once the new devices are live. */
 int client_reload(void);
+/*
+ * Has the daemon re-execute the installed binary in place; returns once the new one has every
+ * device live again, having printed the pause.
+ */
+int client_upgrade(void);
 /* Every ublk device the kernel has, ours or not: a table, or a JSON array. */
 int client_list(bool json);
 

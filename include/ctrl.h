@@ -100,6 +100,12 @@ int ublk_ctrl_stop_dev(struct ublk_ctrl *c, uint32_t dev_id);
 int ublk_ctrl_start_user_recovery(struct ublk_ctrl *c, uint32_t dev_id);
 int ublk_ctrl_end_user_recovery(struct ublk_ctrl *c, uint32_t dev_id, pid_t pid);
 /* TRY_STOP_DEV (UBLK_F_SAFE_STOP_DEV, 7.0+): STOP_DEV, but -EBUSY while the disk is open. */
+/*
+ * QUIESCE_DEV (6.16+, devices made with UBLK_F_QUIESCE): waits up to timeout_ms for the
+ * requests in flight to be committed, then holds new I/O and aborts the server's fetches, so
+ * that a next server can take the device over (user recovery) without any request reissued.
+ */
+int ublk_ctrl_quiesce_dev(struct ublk_ctrl *c, uint32_t dev_id, uint32_t timeout_ms);
 int ublk_ctrl_try_stop_dev(struct ublk_ctrl *c, uint32_t dev_id);
 /* The CPUs whose I/O blk-mq maps to queue q_id. */
 int ublk_ctrl_get_queue_affinity(struct ublk_ctrl *c, uint32_t dev_id, uint16_t q_id,

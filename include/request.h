@@ -8,6 +8,8 @@
  *   reload           re-read the config file; answered once new devices are live
  *   recover          take over the devices a dead ublkd left; answered with what this daemon
  *                    recovered or deleted since the last such answer
+ *   upgrade          re-execute the installed binary in place (include/upgrade.h); answered
+ *                    by the new image once every device is live again
  *
  * The reply is one line per result, "ok TEXT" or "error MESSAGE", then EOF. Everything is
  * checked here, before the daemon acts: the CLI checked too, but the socket trusts nobody.
@@ -25,6 +27,7 @@ enum request_kind {
 	REQUEST_DEL,
 	REQUEST_RELOAD,
 	REQUEST_RECOVER,
+	REQUEST_UPGRADE,
 };
 
 struct request {

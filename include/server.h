@@ -38,6 +38,8 @@ struct server {
 
 /* Takes the socket from systemd (LISTEN_FDS) or binds RUN_DIR/ublkd.sock; -errno and err. */
 int server_open(struct server *s, char *err, size_t err_len);
+/* Serves on fd, a listening socket an earlier image of ours handed over (include/upgrade.h). */
+void server_adopt_listener(struct server *s, int fd, bool activated);
 /* Stops accepting: a bound socket is unlinked first, so that a new client starts a new daemon. */
 void server_close_listener(struct server *s);
 /* Drops every connection and the listener. */

@@ -274,16 +274,27 @@ int client_del(const char *what, bool force)
 	return status;
 }
 
-int client_reload(void)
+/* Sends req to the running daemon; none running is an error, said with what. */
+static int client_request_running(const char *req, const char *what)
 {
 	int fd = ipc_connect(), status;
 
 	if (fd < 0) {
-		fprintf(stderr, "ublkd: reload: no ublkd is running (%s/ublkd.sock: %s)\n",
+		fprintf(stderr, "ublkd: %s: no ublkd is running (%s/ublkd.sock: %s)\n", what,
 			ipc_run_dir(), strerror(-fd));
 		return 1;
 	}
-	status = client_exchange(fd, "reload", "reload", false);
+	status = client_exchange(fd, req, what, false);
 	close(fd);
 	return status;
+}
+
+int client_reload(void)
+{
+	return client_request_running("reload", "reload");
+}
+
+int client_upgrade(void)
+{
+	return client_request_running("upgrade", "upgrade");
 }

@@ -279,6 +279,11 @@ int ublk_ctrl_end_user_recovery(struct ublk_ctrl *c, uint32_t dev_id, pid_t pid)
 	return ctrl_dev_cmd(c, UBLK_U_CMD_END_USER_RECOVERY, dev_id, (uint64_t)pid);
 }
 
+int ublk_ctrl_quiesce_dev(struct ublk_ctrl *c, uint32_t dev_id, uint32_t timeout_ms)
+{
+	return ctrl_dev_cmd(c, UBLK_U_CMD_QUIESCE_DEV, dev_id, timeout_ms);
+}
+
 int ublk_ctrl_try_stop_dev(struct ublk_ctrl *c, uint32_t dev_id)
 {
 	return ctrl_dev_cmd(c, UBLK_U_CMD_TRY_STOP_DEV, dev_id, 0);

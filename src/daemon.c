@@ -33,6 +33,10 @@
 #include "server.h"
 #include "state_store.h"
 #include "teardown.h"
+#include "upgrade.h"
+
+/* How long QUIESCE_DEV may wait for a device's requests in flight before an upgrade. */
+#define UPGRADE_QUIESCE_MS 10000
 
 /* An auto-started daemon that has no device for this long goes away. */
 #define AUTO_EXIT_IDLE_MS 30000
@@ -67,6 +71,8 @@ struct daemon {
 	bool shutdown_failed; /* a device that could not be deleted at shutdown */
 	/* Config devices that did not come up, for STATUS=: "disk, scratch". */
 	char failed[1024];
+	/* Our binary as started, before our own mount namespace: what an upgrade runs. */
+	char self_path[PATH_MAX];
 	/* Devices taken over from a dead ublkd since start, for STATUS=. */
 	unsigned recovered;
 	/*
@@ -357,6 +363,8 @@ static void handle_del(struct daemon *dm, const struct request *req, struct conn
 }
 
 static int daemon_reload(struct daemon *dm, char *msg, size_t msg_len);
+static void daemon_upgrade(struct daemon *dm, struct conn *c);
+static void daemon_notify_status(struct daemon *dm, const char *state, const char *extra);
 
 static bool daemon_owns_id(const struct daemon *dm, uint32_t dev_id)
 {
@@ -474,11 +482,129 @@ static void daemon_handle_request(void *ctx, struct conn *c)
 		handle_del(dm, &req, c);
 	} else if (req.kind == REQUEST_RECOVER) {
 		handle_recover(dm, c);
+	} else if (req.kind == REQUEST_UPGRADE) {
+		/* Returns only when the upgrade did not happen, with the reason in the reply. */
+		daemon_upgrade(dm, c);
 	} else {
 		ret = daemon_reload(dm, msg, sizeof(msg));
 		conn_reply(c, ret, "%s", msg);
 	}
 	daemon_finish_conn(dm, c);
+}
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * After an exec that failed with devices quiesced: their queue threads got nothing more to
+ * do. Each device is let go (threads joined, /dev/ublkcN closed, nothing said to the kernel)
+ * and taken over again, as the new image would have.
+ */
+static void daemon_take_back(struct daemon *dm)
+{
+	while (dm->nr_slots) {
+		struct device *d = dm->slots[--dm->nr_slots].d;
+
+		dev_stop_queues(d);
+		backend_close(&d->be);
+		free(d);
+	}
+	daemon_adopt_all(dm);
+}
+
+/*
+ * `ublkd upgrade` or SIGUSR2: hands every device to the binary installed now, by exec in this
+ * process (include/upgrade.h). Returns only if that did not happen; c (if any) has the reason.
+ */
+static void daemon_upgrade(struct daemon *dm, struct conn *c)
+{
+	struct upgrade_handoff h = {
+		.listen_fd = dm->srv.listen_fd,
+		.activated = dm->srv.activated,
+		.conn_fd = c ? c->fd : -1,
+		.started_ms = monotonic_ms(),
+	};
+	const char *path = dm->self_path;
+	char err[PATH_MAX + 128];
+	unsigned quiesced = 0;
+	int ret;
+
+	for (unsigned i = 0; i < dm->nr_slots; i++) {
+		if (dm->slots[i].td) {
+			snprintf(err, sizeof(err),
+				 "upgrade: \"%s\" is being deleted; try again once it is gone",
+				 dm->slots[i].d->conf.name);
+			goto refuse;
+		}
+	}
+	if (dm->srv.listen_fd < 0) {
+		snprintf(err, sizeof(err), "upgrade: this ublkd is exiting");
+		goto refuse;
+	}
+	if (!path[0] || access(path, X_OK) < 0) {
+		snprintf(err, sizeof(err), "upgrade: no binary to run: %s: %s",
+			 path[0] ? path : "/proc/self/exe", strerror(path[0] ? errno : ENOENT));
+		goto refuse;
+	}
+	snprintf(h.old_version, sizeof(h.old_version), "%s", UBLKD_VERSION);
+	log_msg(LOG_LEVEL_NOTICE, "upgrade: handing %u devices over to %s", dm->nr_slots, path);
+	notify_send("RELOADING=1\nSTATUS=upgrading: handing the devices over");
+	/* Where the kernel can, the requests in flight finish here instead of being sent again. */
+	dm->ctrl.timeout_ms = UPGRADE_QUIESCE_MS + 5000;
+	for (unsigned i = 0; i < dm->nr_slots; i++) {
+		struct device *d = dm->slots[i].d;
+
+		if (!(d->info.flags & UBLK_F_QUIESCE))
+			continue;
+		ret = ublk_ctrl_quiesce_dev(&dm->ctrl, d->info.dev_id, UPGRADE_QUIESCE_MS);
+		if (ret < 0)
+			log_msg(LOG_LEVEL_WARNING,
+				"upgrade: QUIESCE_DEV of \"%s\": %s; its requests in flight will "
+				"be "
+				"sent again",
+				d->conf.name, strerror(-ret));
+		else
+			quiesced++;
+	}
+	dm->ctrl.timeout_ms = 0;
+	ret = upgrade_exec(path, dm->opts, &h, err, sizeof(err));
+	log_msg(LOG_LEVEL_ERR, "upgrade: %s; this ublkd serves on", err);
+	if (quiesced)
+		daemon_take_back(dm);
+	daemon_notify_status(dm, "READY=1\n", "last upgrade failed");
+refuse:
+	if (c)
+		conn_reply(c, -EAGAIN, "%s", err);
+	else
+		log_msg(LOG_LEVEL_WARNING, "%s", err);
+}
+
+/* The new image of an upgrade: every device is live again; the asking client hears so. */
+static void daemon_finish_upgrade(struct daemon *dm, const struct upgrade_handoff *h,
+				  unsigned failed)
+{
+	uint64_t paused_ms = monotonic_ms() - h->started_ms;
+	char msg[256];
+
+	snprintf(msg, sizeof(msg),
+		 "upgraded ublkd %s to %s in place (pid %d): %u devices live again, %u lost; I/O "
+		 "paused %llu ms",
+		 h->old_version, UBLKD_VERSION, getpid(), daemon_live_devices(dm), failed,
+		 (unsigned long long)paused_ms);
+	log_msg(failed ? LOG_LEVEL_ERR : LOG_LEVEL_NOTICE, "%s", msg);
+	if (h->conn_fd >= 0) {
+		if (dprintf(h->conn_fd, "%s%s\n%s", failed ? "error " : "ok ", msg,
+			    failed ? dm->recover_report : "") < 0)
+			log_msg(LOG_LEVEL_WARNING, "upgrade: the client went: %s", strerror(errno));
+		close(h->conn_fd);
+	}
+	/* Reported here: `ublkd recover` has nothing to add. */
+	dm->recover_report[0] = '\0';
 }
 
 static void note_failed(struct daemon *dm, const char *name)
@@ -691,6 +817,7 @@ static int open_signals(struct daemon *dm, char *err, size_t len)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	dm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	dm->teardown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -768,6 +895,11 @@ static void daemon_handle_signal(struct daemon *dm)
 			daemon_reload(dm, msg, sizeof(msg));
 		return;
 	}
+	if (si.ssi_signo == SIGUSR2) {
+		if (!dm->stopping)
+			daemon_upgrade(dm, NULL);
+		return;
+	}
 	if (dm->stopping)
 		log_msg(LOG_LEVEL_NOTICE, "signal %u: already stopping every device", si.ssi_signo);
 	else
@@ -836,6 +968,18 @@ static int daemon_shutdown(struct daemon *dm)
 	return dm->shutdown_failed || dm->nr_slots ? 1 : 0;
 }
 
+/* A start that failed: said in the log, to the process that started us, and to an upgrade's client. */
+static void daemon_start_failed(struct daemon *dm, const struct upgrade_handoff *up,
+				const char *err)
+{
+	log_msg(LOG_LEVEL_ERR, "serve: %s", err);
+	daemon_report_end(dm, err);
+	if (up && up->conn_fd >= 0) {
+		dprintf(up->conn_fd, "error upgrade: the new ublkd did not start: %s\n", err);
+		close(up->conn_fd);
+	}
+}
+
 int daemon_serve(const struct daemon_opts *opts)
 {
 	struct daemon dm = {
@@ -847,6 +991,9 @@ int daemon_serve(const struct daemon_opts *opts)
 		.srv = { .listen_fd = -1 },
 	};
 	char err[CONFIG_ERR_MAX + 64];
+	struct upgrade_handoff up;
+	bool upgraded = upgrade_take(&up);
+	unsigned adopt_failed;
 	int ret, status;
 
 	/* Before any thread: more CPUs than a cpu_set_t holds, and we restrict nothing. */
@@ -859,10 +1006,11 @@ int daemon_serve(const struct daemon_opts *opts)
 		ret = ret < 0 ? ret : 0;
 	}
 	if (ret < 0) {
-		log_msg(LOG_LEVEL_ERR, "serve: %s", err);
-		daemon_report_end(&dm, err);
+		daemon_start_failed(&dm, upgraded ? &up : NULL, err);
 		return 1;
 	}
+	if (upgrade_self_path(dm.self_path, sizeof(dm.self_path)) < 0)
+		dm.self_path[0] = '\0';
 	own_mount_namespace(&dm);
 	ret = ublk_ctrl_open(&dm.ctrl);
 	if (ret < 0) {
@@ -876,21 +1024,24 @@ int daemon_serve(const struct daemon_opts *opts)
 	}
 	if (!ret)
 		ret = open_signals(&dm, err, sizeof(err));
-	if (!ret)
+	if (!ret && upgraded)
+		server_adopt_listener(&dm.srv, up.listen_fd, up.activated);
+	else if (!ret)
 		ret = server_open(&dm.srv, err, sizeof(err));
 	if (ret < 0) {
-		log_msg(LOG_LEVEL_ERR, "serve: %s", err);
-		daemon_report_end(&dm, err);
+		daemon_start_failed(&dm, upgraded ? &up : NULL, err);
 		daemon_shutdown(&dm);
 		return 1;
 	}
 	/* Before the config: its devices that a dead ublkd left are taken over, not re-created. */
-	daemon_adopt_all(&dm);
+	adopt_failed = daemon_adopt_all(&dm);
 	if (opts->config_path) {
 		ret = daemon_load_config(&dm, opts->config_path, err, sizeof(err));
-		if (ret < 0) {
-			log_msg(LOG_LEVEL_ERR, "serve: %s", err);
-			daemon_report_end(&dm, err);
+		/* Devices taken over live on: an unreadable config is no reason to pull them. */
+		if (ret < 0 && dm.nr_slots) {
+			daemon_warn(&dm, "%s; serving the %u devices taken over", err, dm.nr_slots);
+		} else if (ret < 0) {
+			daemon_start_failed(&dm, upgraded ? &up : NULL, err);
 			daemon_shutdown(&dm);
 			return 1;
 		}
@@ -898,6 +1049,8 @@ int daemon_serve(const struct daemon_opts *opts)
 	log_msg(LOG_LEVEL_NOTICE, "serving %u devices on %s/ublkd.sock%s", dm.nr_slots,
 		ipc_run_dir(), dm.srv.activated ? " (socket from systemd)" : "");
 	daemon_report_end(&dm, NULL);
+	if (upgraded)
+		daemon_finish_upgrade(&dm, &up, adopt_failed);
 	/* Every device that could come up is live: START_DEV returned for each. */
 	daemon_notify_status(&dm, "READY=1\n", NULL);
 	daemon_loop(&dm);

@@ -96,6 +96,9 @@ static int ublk_add(struct device *d)
 			 missing & UBLK_F_USER_RECOVERY_FAIL_IO ? " (Linux 6.13+)" : "");
 		return -EOPNOTSUPP;
 	}
+	/* A recoverable device can also be handed to the next ublkd without a reissue (6.16+). */
+	if (d->want_flags & UBLK_F_USER_RECOVERY)
+		info.flags |= d->features & UBLK_F_QUIESCE;
 	/*
 	 * Before ADD_DEV: a CPU that is offline, or that we may not use, would fail only in the
 	 * queue thread, after the device exists, as "Invalid argument".

@@ -37,6 +37,8 @@ static const char usage_text[] =
 	"  reload       make the daemon re-read its config file; returns once it is applied\n"
 	"  recover      take over the devices a crashed or killed ublkd left; starts a daemon\n"
 	"               if none runs, and reports each device\n"
+	"  upgrade      re-execute the installed ublkd in the daemon's process: devices stay,\n"
+	"               I/O pauses for the hand-over only (as SIGUSR2 to the daemon)\n"
 	"  list [--json]\n"
 	"               show every ublk device the kernel has, whoever serves it\n"
 	"  features     print the ublk features of the running kernel (the UBLK_F_* mask,\n"
@@ -142,6 +144,18 @@ static const char recover_usage[] =
 	"that its id is free again, and reported on stderr.\n"
 	"Exit status: 0 every device recovered (or none to recover), 1 a device could not be\n"
 	"recovered or no daemon could start, 2 bad command line.\n";
+
+static const char upgrade_usage[] =
+	"Usage: ublkd upgrade\n"
+	"\n"
+	"Make the running daemon re-execute the ublkd binary installed now (after a package\n"
+	"upgrade, the new version) in the same process, as SIGUSR2 to it does. Devices stay, and\n"
+	"so do their filesystems: where the kernel can (6.16+) each device is quiesced, so the\n"
+	"requests in flight finish first; otherwise the kernel holds them and sends them again\n"
+	"to the new image. Returns once every device is live again, and prints the versions and\n"
+	"how long I/O paused. The pid stays, so systemd sees the same service.\n"
+	"Exit status: 0 upgraded, 1 refused (a deletion in progress, no binary) or a device\n"
+	"could not be taken over, or no daemon runs; 2 bad command line.\n";
 
 static const char list_usage[] =
 	"Usage: ublkd list [--json]\n"
@@ -489,6 +503,13 @@ static int cmd_reload(int argc, char **argv)
 	return no_arguments(argc, argv, reload_usage, &status) ? status : client_reload();
 }
 
+static int cmd_upgrade(int argc, char **argv)
+{
+	int status;
+
+	return no_arguments(argc, argv, upgrade_usage, &status) ? status : client_upgrade();
+}
+
 static int cmd_recover(int argc, char **argv)
 {
 	int status;
@@ -524,7 +545,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "serve", cmd_serve },	    { "add", cmd_add },		  { "del", cmd_del },
 		{ "list", cmd_list },	    { "features", cmd_features }, { "reload", cmd_reload },
-		{ "recover", cmd_recover },
+		{ "recover", cmd_recover }, { "upgrade", cmd_upgrade },
 	};
 
 	/* systemd runs the generator symlink early at boot: same binary, other job. */

@@ -87,6 +87,10 @@ int request_parse(char *text, struct request *req, char *err, size_t err_len)
 		req->kind = REQUEST_RECOVER;
 		return 0;
 	}
+	if (!strcmp(text, "upgrade") && !*body) {
+		req->kind = REQUEST_UPGRADE;
+		return 0;
+	}
 	snprintf(err, err_len, "unknown request \"%.32s\"", text);
 	return -EINVAL;
 }

@@ -94,6 +94,14 @@ int server_open(struct server *s, char *err, size_t err_len)
 	return 0;
 }
 
+void server_adopt_listener(struct server *s, int fd, bool activated)
+{
+	memset(s, 0, sizeof(*s));
+	s->listen_fd = fd;
+	s->activated = activated;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+}
+
 void server_close_listener(struct server *s)
 {
 	char path[PATH_MAX];

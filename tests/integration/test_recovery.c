@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +346,85 @@ START_TEST(test_serve_adopts_config_device)
 }
 END_TEST
 
+struct upgrade_case {
+	const char *backend;
+	bool by_signal; /* SIGUSR2 instead of `ublkd upgrade` */
+};
+
+static const struct upgrade_case upgrade_cases[] = {
+	{ "null", false },
+	{ "file", false },
+	{ "file", true },
+};
+
+/*
+ * In-place upgrade during fio (crc32c verify on the file backend, writes held in the backend
+ * so that some are in flight): the daemon runs from a copy of the binary that is replaced
+ * (a new inode, as a package upgrade does) before the upgrade; afterwards the same pid runs the
+ * new file, every device is live, and fio sees no error. The pause is reported.
+ */
+START_TEST(test_upgrade_during_fio)
+{
+	const struct upgrade_case *c = &upgrade_cases[_i];
+	char exe[4096], want[128];
+	unsigned id;
+	pid_t pid;
+	ssize_t n;
+
+	fprintf(stderr, "upgrade_during_fio: %s backend, by %s\n", c->backend,
+		c->by_signal ? "SIGUSR2" : "ublkd upgrade");
+	sh_ok("mkdir -p " DIR "/bin && cp %s " DIR "/bin/ublkd", ublkd_bin());
+	setenv("UBLKD_TEST_IO_DELAY_MS", WRITE_DELAY_MS, 1);
+	if (!strcmp(c->backend, "file"))
+		sh_ok(DIR "/bin/ublkd add --name up --backend file --path " DIR "/u.img --create "
+			  "--size 32M --queues 2");
+	else
+		sh_ok(DIR "/bin/ublkd add --name up --backend null --size 1G --queues 2");
+	unsetenv("UBLKD_TEST_IO_DELAY_MS");
+	id = (unsigned)strtoul(r.out + strlen("/dev/ublkb"), NULL, 10);
+	if (!strcmp(c->backend, "file"))
+		start_fio("exec fio --name=u --filename=/dev/ublkb%u --ioengine=io_uring "
+			  "--direct=1 --rw=randwrite --bs=4k --iodepth=32 --size=32M "
+			  "--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never "
+			  "--output=" FIO_OUT,
+			  id);
+	else
+		start_fio("exec fio --name=u --filename=/dev/ublkb%u --ioengine=io_uring "
+			  "--direct=1 --rw=randrw --bs=4k --iodepth=32 --size=256M --time_based "
+			  "--runtime=15 --eta=never --output=" FIO_OUT,
+			  id);
+	wait_written(id, 8 * 32 * 8);
+	pid = ublkd_daemon_pid();
+	ck_assert_int_gt(pid, 0);
+	/* A package upgrade: a new file where the binary was; the old one runs on, deleted. */
+	sh_ok("cp --remove-destination %s " DIR "/bin/ublkd", ublkd_bin());
+	if (c->by_signal) {
+		ck_assert_int_eq(kill(pid, SIGUSR2), 0);
+		snprintf(want, sizeof(want), "upgraded ublkd %s to %s in place (pid %d)",
+			 UBLKD_VERSION, UBLKD_VERSION, pid);
+		for (int64_t end = now_ms() + 60000; now_ms() < end; sleep_ms(100)) {
+			run_sh(&r, "grep -F '%s' %s/ublkd.log", want, ipc_run_dir());
+			if (!r.status)
+				break;
+		}
+		ck_assert_msg(!r.status, "no \"%s\" in the log", want);
+	} else {
+		run_ublkd(&r, "upgrade", NULL);
+		ck_assert_msg(r.status == 0, "upgrade: %d: %s%s", r.status, r.out, r.err);
+	}
+	snprintf(want, sizeof(want), "(pid %d): 1 devices live again, 0 lost; I/O paused ", pid);
+	ck_assert_msg(strstr(r.out, want), "upgrade said: %s", r.out);
+	fprintf(stderr, "upgrade_during_fio: %s", strstr(r.out, "upgraded"));
+	ck_assert_int_eq(ublkd_daemon_pid(), pid);
+	snprintf(want, sizeof(want), "/proc/%d/exe", pid);
+	n = readlink(want, exe, sizeof(exe) - 1);
+	ck_assert_int_gt(n, 0);
+	exe[n] = '\0';
+	ck_assert_str_eq(exe, DIR "/bin/ublkd");
+	fio_finishes_clean(300000);
+}
+END_TEST
+
 static unsigned proc_fd_count(pid_t pid)
 {
 	char cmd[64];
@@ -426,6 +506,8 @@ int main(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_loop_test(tc, test_kill_during_fio, 0,
 			    (int)(sizeof(kill_cases) / sizeof(kill_cases[0])));
+	tcase_add_loop_test(tc, test_upgrade_during_fio, 0,
+			    (int)(sizeof(upgrade_cases) / sizeof(upgrade_cases[0])));
 	tcase_add_test(tc, test_recovery_none_frees_id);
 	tcase_add_test(tc, test_recovery_fail);
 	tcase_add_test(tc, test_serve_adopts_config_device);

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * In-place upgrade: the daemon re-executes its binary (the one installed now, which may be a new
+ * version) in the same process, so that the pid systemd and the pid file know stays. Devices
+ * stay in the kernel: where it can (6.16+, UBLK_F_QUIESCE) each is quiesced first, which lets
+ * the requests in flight finish; otherwise exec ends the queue threads as a crash would, and
+ * the kernel sends their requests again (recovery = reissue). The new image takes every device
+ * over at its start (src/adopt.c) as it would after a crash.
+ *
+ * Across exec go, in the environment variable UBLKD_UPGRADE, what the new image cannot find
+ * otherwise: the listening socket (so that no client finds the daemon gone), the connection of
+ * the `ublkd upgrade` that asked (answered by the new image once every device is live again),
+ * and when the hand-over began (CLOCK_MONOTONIC, the same clock across exec), for the pause
+ * it reports.
+ */
+#ifndef UBLKD_UPGRADE_H
+#define UBLKD_UPGRADE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon.h"
+
+struct upgrade_handoff {
+	int listen_fd;	      /* the control socket, listening */
+	bool activated;	      /* ... and systemd's (socket activation) */
+	int conn_fd;	      /* the asking client, or -1 (SIGUSR2) */
+	uint64_t started_ms;  /* CLOCK_MONOTONIC ms when the hand-over began */
+	char old_version[32]; /* the version that handed over */
+};
+
+/* The path of our binary as installed now (a replaced file's new version), for exec. */
+int upgrade_self_path(char *buf, size_t len);
+
+/*
+ * Re-executes path as `ublkd serve --foreground` with opts and h in the environment. Returns
+ * only when exec failed: -errno, and err says why.
+ */
+int upgrade_exec(const char *path, const struct daemon_opts *opts, const struct upgrade_handoff *h,
+		 char *err, size_t err_len);
+
+/*
+ * In the new image: whether this start is an upgrade, and what the old image handed over
+ * (checked: the fds must be a listening and a connected unix stream socket). The variable is
+ * removed, so that nothing we start inherits it.
+ */
+bool upgrade_take(struct upgrade_handoff *h);
+
+#endif /* UBLKD_UPGRADE_H */

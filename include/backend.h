@@ -9,8 +9,9 @@
  * their CQEs then comes back through complete(), which finishes the request or queues more
  * (a short read or write continues from where it stopped).
  *
- * Threads: open() and close() run in the daemon's control thread; queue_init(), submit(),
- * complete() and queue_exit() in one queue thread each, concurrently with other queues.
+ * Threads: open(), reopen() and keep() run in the daemon's control thread, close() and
+ * forget() in it or in a device's teardown thread; queue_init(), submit(), complete() and
+ * queue_exit() in one queue thread each, concurrently with other queues.
  */
 #ifndef UBLKD_BACKEND_H
 #define UBLKD_BACKEND_H
@@ -71,6 +72,19 @@ struct backend_ops {
 	 * names the value at fault (a path, a size); nothing is left open on failure.
 	 */
 	int (*open)(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes);
+	/*
+	 * Optional: open() for a device adopted from a dead server, finding the bytes that keep()
+	 * kept under dev_id; -ENOENT when there are none. Without it, adoption just opens.
+	 */
+	int (*reopen)(struct backend *be, const struct dev_conf *conf, uint32_t dev_id, char *err,
+		      size_t err_bytes);
+	/*
+	 * Optional: the kernel gave the open device dev_id; what only this process holds (a RAM
+	 * disk's memory) is made to outlive it, for reopen() in the next server.
+	 */
+	int (*keep)(struct backend *be, uint32_t dev_id, char *err, size_t err_bytes);
+	/* Optional: device dev_id was deleted; what keep() kept goes. Any process, none open. */
+	void (*forget)(uint32_t dev_id);
 	void (*close)(struct backend *be);
 	int (*queue_init)(struct backend_queue *bq);  /* optional */
 	void (*queue_exit)(struct backend_queue *bq); /* optional */
@@ -104,6 +118,13 @@ int backend_check_geometry(uint64_t size_bytes, uint32_t block_size, char *err, 
 
 /* Opens conf's backend into *be (zeroed first; zeroed again on failure). */
 int backend_open(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes);
+/* backend_open() for device dev_id adopted from a dead server: reopen(), or else open(). */
+int backend_reopen(struct backend *be, const struct dev_conf *conf, uint32_t dev_id, char *err,
+		   size_t err_bytes);
+/* Once the kernel gave the device its id: keep() if the backend has one, else 0. */
+int backend_keep(struct backend *be, uint32_t dev_id, char *err, size_t err_bytes);
+/* After device dev_id of this kind was deleted: forget() if the backend has one. */
+void backend_forget(enum backend_kind kind, uint32_t dev_id);
 void backend_close(struct backend *be);
 
 /*

@@ -42,7 +42,9 @@ int backend_check_geometry(uint64_t size_bytes, uint32_t block_size, char *err, 
 	return 0;
 }
 
-int backend_open(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes)
+/* open(), or reopen() for an adopted device (dev_id >= 0) when the backend has one. */
+static int backend_open_as(struct backend *be, const struct dev_conf *conf, int64_t dev_id,
+			   char *err, size_t err_bytes)
 {
 	int ret;
 
@@ -52,13 +54,40 @@ int backend_open(struct backend *be, const struct dev_conf *conf, char *err, siz
 		snprintf(err, err_bytes, "no backend given");
 		return -EINVAL;
 	}
-	ret = be->ops->open(be, conf, err, err_bytes);
+	if (dev_id >= 0 && be->ops->reopen)
+		ret = be->ops->reopen(be, conf, (uint32_t)dev_id, err, err_bytes);
+	else
+		ret = be->ops->open(be, conf, err, err_bytes);
 	if (ret) {
 		memset(be, 0, sizeof(*be));
 		return ret;
 	}
 	be->read_only = conf->read_only;
 	return 0;
+}
+
+int backend_open(struct backend *be, const struct dev_conf *conf, char *err, size_t err_bytes)
+{
+	return backend_open_as(be, conf, -1, err, err_bytes);
+}
+
+int backend_reopen(struct backend *be, const struct dev_conf *conf, uint32_t dev_id, char *err,
+		   size_t err_bytes)
+{
+	return backend_open_as(be, conf, dev_id, err, err_bytes);
+}
+
+int backend_keep(struct backend *be, uint32_t dev_id, char *err, size_t err_bytes)
+{
+	return be->ops->keep ? be->ops->keep(be, dev_id, err, err_bytes) : 0;
+}
+
+void backend_forget(enum backend_kind kind, uint32_t dev_id)
+{
+	const struct backend_ops *ops = backend_ops_for(kind);
+
+	if (ops && ops->forget)
+		ops->forget(dev_id);
 }
 
 void backend_close(struct backend *be)

@@ -10,35 +10,51 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "notify.h"
 
-int notify_send(const char *state)
+/* $NOTIFY_SOCKET as an address: 1, 0 when it is unset or empty, -EINVAL when it is no socket. */
+static int notify_addr(struct sockaddr_un *addr, socklen_t *addr_len)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	size_t path_len;
-	socklen_t addr_len;
-	ssize_t sent;
-	int fd, ret = 0;
 
 	if (!path || !*path)
 		return 0;
 	path_len = strlen(path);
-	if ((path[0] != '/' && path[0] != '@') || path_len >= sizeof(addr.sun_path))
+	if ((path[0] != '/' && path[0] != '@') || path_len >= sizeof(addr->sun_path))
 		return -EINVAL;
-	memcpy(addr.sun_path, path, path_len);
+	memset(addr, 0, sizeof(*addr));
+	addr->sun_family = AF_UNIX;
+	memcpy(addr->sun_path, path, path_len);
 	/* "@name" is the abstract namespace: a leading NUL, and no NUL counted at the end. */
 	if (path[0] == '@')
-		addr.sun_path[0] = '\0';
-	addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+		addr->sun_path[0] = '\0';
+	*addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len);
+	return 1;
+}
+
+int notify_send_fd(const char *state, int fd)
+{
+	struct sockaddr_un addr;
+	socklen_t addr_len;
+	ssize_t sent;
+	int sock, ret;
+
+	ret = notify_addr(&addr, &addr_len);
+	if (ret <= 0)
+		return ret;
+	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
 		return -errno;
-	sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, addr_len);
-	if (sent < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
+	sent = fdpass_send(sock, &addr, addr_len, state, strlen(state), fd);
+	close(sock);
+	return sent < 0 ? (int)sent : 0;
+}
+
+int notify_send(const char *state)
+{
+	return notify_send_fd(state, -1);
 }
 
 int notify_sendf(const char *fmt, ...)

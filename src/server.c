@@ -12,13 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "listen_fds.h"
 #include "log.h"
 #include "server.h"
 
 /* A client that sends nothing for this long is dropped. */
 #define CONN_TIMEOUT_MS 10000
-/* sd_listen_fds(3): passed sockets start at fd 3. */
-#define LISTEN_FDS_START 3
 
 static int64_t now_ms(void)
 {
@@ -28,35 +27,57 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Our socket if systemd passed one (LISTEN_PID is us, LISTEN_FDS >= 1): its fd, else -1. */
-static int activated_socket(char *err, size_t err_len)
+struct activation {
+	int fd;		  /* the listening socket we took, or -1 */
+	int first_socket; /* the first socket passed, to name when none will do; or -1 */
+};
+
+/*
+ * The first listening AF_UNIX stream socket is ours. What is no socket at all (the RAM that
+ * systemd's fd store gives back) is someone else's.
+ */
+static bool claim_listener(int fd, const char *name, void *ctx)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	struct activation *a = ctx;
 	struct sockaddr_un addr;
 	socklen_t len = sizeof(addr);
 	int type = 0, listening = 0;
 	socklen_t opt_len = sizeof(type);
 
-	if (!pid || !fds || atol(pid) != getpid() || atoi(fds) < 1)
-		return -1;
-	/* Not for our children: the daemon starts none, but be sure. */
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	if (getsockopt(LISTEN_FDS_START, SOL_SOCKET, SO_TYPE, &type, &opt_len) < 0 ||
-	    type != SOCK_STREAM ||
-	    getsockopt(LISTEN_FDS_START, SOL_SOCKET, SO_ACCEPTCONN, &listening, &opt_len) < 0 ||
-	    !listening || getsockname(LISTEN_FDS_START, (struct sockaddr *)&addr, &len) < 0 ||
-	    addr.sun_family != AF_UNIX) {
+	(void)name; /* the socket unit's name by default, but an admin may set FileDescriptorName= */
+	if (a->fd >= 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &opt_len) < 0)
+		return false;
+	if (a->first_socket < 0)
+		a->first_socket = fd;
+	if (type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &opt_len) < 0 || !listening ||
+	    getsockname(fd, (struct sockaddr *)&addr, &len) < 0 || addr.sun_family != AF_UNIX)
+		return false;
+	a->fd = fd;
+	return true;
+}
+
+/* *fd: our socket if systemd passed one (LISTEN_FDS), else -1. 0, or -errno and err. */
+static int activated_socket(int *fd, char *err, size_t err_len)
+{
+	struct activation a = { .fd = -1, .first_socket = -1 };
+	int ret = listen_fds_claim(claim_listener, &a);
+
+	*fd = a.fd;
+	if (ret < 0) {
+		snprintf(err, err_len, "the fds systemd passed (LISTEN_FDS): %s", strerror(-ret));
+		return ret;
+	}
+	if (a.fd < 0 && a.first_socket >= 0) {
 		snprintf(err, err_len,
 			 "the socket systemd passed (fd %d) is not a listening AF_UNIX stream "
 			 "socket; see ublkd.socket",
-			 LISTEN_FDS_START);
-		return -2;
+			 a.first_socket);
+		return -ENOTSOCK;
 	}
-	fcntl(LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
-	fcntl(LISTEN_FDS_START, F_SETFL, O_NONBLOCK);
-	return LISTEN_FDS_START;
+	if (a.fd >= 0)
+		fcntl(a.fd, F_SETFL, O_NONBLOCK);
+	return 0;
 }
 
 int server_open(struct server *s, char *err, size_t err_len)
@@ -66,9 +87,9 @@ int server_open(struct server *s, char *err, size_t err_len)
 
 	memset(s, 0, sizeof(*s));
 	s->listen_fd = -1;
-	fd = activated_socket(err, err_len);
-	if (fd == -2)
-		return -ENOTSOCK;
+	ret = activated_socket(&fd, err, err_len);
+	if (ret < 0)
+		return ret;
 	if (fd >= 0) {
 		s->listen_fd = fd;
 		s->activated = true;

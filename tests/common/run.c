@@ -115,3 +115,28 @@ int run_sh(struct run_result *r, const char *fmt, ...)
 	va_end(ap);
 	return run_argv(r, (const char *const[]){ "sh", "-c", cmd, NULL });
 }
+
+bool run_in_child(int (*body)(void))
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(body());
+	if (pid < 0)
+		return false;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void child_expect(bool ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "child %d: %s\n", getpid(), what);
+		_exit(1);
+	}
+}

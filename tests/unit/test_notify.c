@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The systemd notification sender against sockets of our own (a path and an abstract name),
- * and the log's line format with and without the journal.
+ * with an fd beside the state or without, and the log's line format with and without the
+ * journal.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "../common/suite_main.h"
+#include "fdpass.h"
 #include "log.h"
 #include "notify.h"
 
@@ -62,6 +64,40 @@ START_TEST(test_notify_socket)
 	close(fd);
 	if (!_i)
 		unlink(name);
+}
+END_TEST
+
+/* A state with an fd beside it, as systemd's fd store takes it: the same file arrives. */
+START_TEST(test_notify_fd)
+{
+	struct stat sent, got_st;
+	char name[64], buf[64];
+	int fd, pipefd[2], got = -1;
+	ssize_t n;
+
+	snprintf(name, sizeof(name), "/tmp/ublkd-notify-fd-test.%d", getpid());
+	fd = bind_notify_socket(name);
+	setenv("NOTIFY_SOCKET", name, 1);
+	ck_assert_int_eq(pipe(pipefd), 0);
+	ck_assert_int_eq(notify_send_fd("FDSTORE=1\nFDNAME=x", pipefd[0]), 0);
+	n = fdpass_recv(fd, buf, sizeof(buf) - 1, &got);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "FDSTORE=1\nFDNAME=x");
+	ck_assert_int_ge(got, 0);
+	ck_assert_int_eq(fstat(pipefd[0], &sent), 0);
+	ck_assert_int_eq(fstat(got, &got_st), 0);
+	ck_assert_uint_eq(sent.st_ino, got_st.st_ino);
+	/* And none when there is none to send. */
+	close(got);
+	ck_assert_int_eq(notify_send_fd("FDSTOREREMOVE=1\nFDNAME=x", -1), 0);
+	n = fdpass_recv(fd, buf, sizeof(buf) - 1, &got);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(got, -1);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(fd);
+	unlink(name);
 }
 END_TEST
 
@@ -154,6 +190,7 @@ int main(void)
 	TCase *tc = tcase_create("notify and log");
 
 	tcase_add_loop_test(tc, test_notify_socket, 0, 2);
+	tcase_add_test(tc, test_notify_fd);
 	tcase_add_test(tc, test_notify_unset_and_bad);
 	tcase_add_test(tc, test_log_journal_prefix);
 	tcase_add_test(tc, test_log_plain_prefix);

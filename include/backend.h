@@ -107,6 +107,9 @@ extern const struct backend_ops backend_null_ops;
 extern const struct backend_ops backend_memory_ops;
 extern const struct backend_ops backend_file_ops;
 
+/* A memory device's memfd, for an upgrade to hand over across exec; -1 for other backends. */
+int backend_memory_fd(const struct backend *be);
+
 /* The ops for a kind; NULL for BACKEND_NONE. */
 const struct backend_ops *backend_ops_for(enum backend_kind kind);
 

@@ -23,6 +23,7 @@
 #ifndef UBLKD_MEM_STORE_H
 #define UBLKD_MEM_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,11 @@
  */
 int mem_store_init(char *err, size_t err_bytes);
 
+/*
+ * The RAM of device dev_id as an earlier image of ours handed it over across exec (an upgrade,
+ * include/upgrade.h): taken as if systemd had passed it back. Not our RAM: closed, false.
+ */
+bool mem_store_offer(uint32_t dev_id, int fd);
 /* A new device's RAM: a memfd of size_bytes (O_CLOEXEC), or -errno and err naming the size. */
 int mem_store_create(uint64_t size_bytes, char *err, size_t err_bytes);
 

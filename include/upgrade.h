@@ -10,7 +10,7 @@
  * Across exec go, in the environment variable UBLKD_UPGRADE, what the new image cannot find
  * otherwise: the listening socket (so that no client finds the daemon gone), the connection of
  * the `ublkd upgrade` that asked (answered by the new image once every device is live again),
- * and when the hand-over began (CLOCK_MONOTONIC, the same clock across exec), for the pause
+ * memory devices' memfds, and when the hand-over began (CLOCK_MONOTONIC, the same clock across exec), for the pause
  * it reports.
  */
 #ifndef UBLKD_UPGRADE_H
@@ -28,6 +28,11 @@ struct upgrade_handoff {
 	int conn_fd;	      /* the asking client, or -1 (SIGUSR2) */
 	uint64_t started_ms;  /* CLOCK_MONOTONIC ms when the hand-over began */
 	char old_version[32]; /* the version that handed over */
+	/*
+	 * Memory devices' RAM, "ID:FD,ID:FD" (malloc()ed; NULL: none): under systemd it sits in
+	 * the fd store, which gives it back only to a new service, not across exec.
+	 */
+	char *ram;
 };
 
 /* The path of our binary as installed now (a replaced file's new version), for exec. */
@@ -46,5 +51,7 @@ int upgrade_exec(const char *path, const struct daemon_opts *opts, const struct 
  * removed, so that nothing we start inherits it.
  */
 bool upgrade_take(struct upgrade_handoff *h);
+/* Gives the memfds of h->ram to the memory store (include/mem_store.h), and frees the list. */
+void upgrade_offer_ram(struct upgrade_handoff *h);
 
 #endif /* UBLKD_UPGRADE_H */

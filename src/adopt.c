@@ -50,8 +50,8 @@ static int settled_info(struct ublk_ctrl *c, uint32_t dev_id, struct ublksrv_ctr
 
 /* Deletes a device that cannot come back, without waiting for users that still hold it. */
 static enum adopt_result delete_unrecoverable(const struct adopt_env *env, uint32_t dev_id,
-					      const char *name, const char *why, char *msg,
-					      size_t msg_len)
+					      enum backend_kind kind, const char *name,
+					      const char *why, char *msg, size_t msg_len)
 {
 	char err[DEV_ERR_MAX];
 
@@ -61,6 +61,7 @@ static enum adopt_result delete_unrecoverable(const struct adopt_env *env, uint3
 		return ADOPT_FAILED;
 	}
 	state_store_remove(dev_id);
+	backend_forget(kind, dev_id);
 	snprintf(msg, msg_len, "\"%s\" (/dev/ublkb%u): %s; deleted it (id %u is free)", name,
 		 dev_id, why, dev_id);
 	return ADOPT_DELETED;
@@ -80,6 +81,8 @@ enum adopt_result adopt_device(const struct adopt_env *env, uint32_t dev_id, str
 	ret = settled_info(env->ctrl, dev_id, &info);
 	if (ret == -ENODEV) {
 		state_store_remove(dev_id);
+		/* Any kind: the description may be what is unreadable. */
+		backend_forget(BACKEND_MEMORY, dev_id);
 		snprintf(msg, msg_len, "/dev/ublkb%u is gone; removed its description", dev_id);
 		return ADOPT_STALE;
 	}
@@ -95,20 +98,15 @@ enum adopt_result adopt_device(const struct adopt_env *env, uint32_t dev_id, str
 	snprintf(name, sizeof(name), "ublk%u", dev_id);
 	if (state_store_load(dev_id, &conf, err, sizeof(err)) < 0) {
 		snprintf(why, sizeof(why), "its description cannot be used: %s", err);
-		return delete_unrecoverable(env, dev_id, name, why, msg, msg_len);
+		return delete_unrecoverable(env, dev_id, BACKEND_MEMORY, name, why, msg, msg_len);
 	}
 	snprintf(name, sizeof(name), "%s", conf.name);
 	if (info.state != UBLK_S_DEV_QUIESCED && info.state != UBLK_S_DEV_FAIL_IO)
-		return delete_unrecoverable(env, dev_id, name,
+		return delete_unrecoverable(env, dev_id, conf.backend, name,
 					    conf.recovery == RECOVERY_NONE
 						    ? "made with recovery = none"
 						    : "the kernel did not keep it for recovery",
 					    msg, msg_len);
-	/* Until the memory backend keeps its RAM outside the process, its contents died. */
-	if (conf.backend == BACKEND_MEMORY)
-		return delete_unrecoverable(env, dev_id, name,
-					    "a memory device's contents died with its ublkd", msg,
-					    msg_len);
 	d = malloc(sizeof(*d));
 	if (!d) {
 		snprintf(msg, msg_len, "\"%s\" (/dev/ublkb%u): %s", name, dev_id, strerror(ENOMEM));
@@ -118,11 +116,12 @@ enum adopt_result adopt_device(const struct adopt_env *env, uint32_t dev_id, str
 	d->ctrl = env->ctrl;
 	d->features = env->features;
 	d->allowed_cpus = *env->allowed_cpus;
-	ret = backend_open(&d->be, &conf, err, sizeof(err));
+	/* The same backend: a memory device's RAM as the dead daemon left it. */
+	ret = backend_reopen(&d->be, &conf, dev_id, err, sizeof(err));
 	if (ret < 0) {
 		free(d);
 		snprintf(why, sizeof(why), "backend: %s", err);
-		return delete_unrecoverable(env, dev_id, name, why, msg, msg_len);
+		return delete_unrecoverable(env, dev_id, conf.backend, name, why, msg, msg_len);
 	}
 	ret = dev_adopt(d);
 	if (ret < 0) {
@@ -133,7 +132,8 @@ enum adopt_result adopt_device(const struct adopt_env *env, uint32_t dev_id, str
 		free(d);
 		/* NEW: refused before we took it over; DELETED: unwound. Either way, gone now. */
 		if (state == DEV_NEW || state == DEV_DELETED)
-			return delete_unrecoverable(env, dev_id, name, why, msg, msg_len);
+			return delete_unrecoverable(env, dev_id, conf.backend, name, why, msg,
+						    msg_len);
 		snprintf(msg, msg_len, "\"%s\" (/dev/ublkb%u): %s; left in state %s", name, dev_id,
 			 why, dev_state_name(state));
 		return ADOPT_FAILED;

@@ -214,3 +214,10 @@ const struct backend_ops backend_memory_ops = {
 	.close = memory_close,
 	.submit = memory_submit,
 };
+
+int backend_memory_fd(const struct backend *be)
+{
+	const struct memory_disk *m = be->priv;
+
+	return be->ops == &backend_memory_ops && m ? m->fd : -1;
+}

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "client.h"
 #include "config.h"
 #include "ctrl.h"
@@ -242,6 +243,8 @@ static int del_in_kernel(const char *what)
 	}
 	/* The dead daemon's description of it, which list would show for a new device. */
 	state_store_remove(id);
+	/* A memory device's RAM, held for a daemon that would have adopted it. */
+	backend_forget(BACKEND_MEMORY, id);
 	printf("/dev/ublkb%u\n", id);
 	return 0;
 out:

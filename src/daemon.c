@@ -26,7 +26,9 @@
 #include "device.h"
 #include "device_ublk.h"
 #include "ipc.h"
+#include "listen_fds.h"
 #include "log.h"
+#include "mem_store.h"
 #include "notify.h"
 #include "request.h"
 #include "rundir.h"
@@ -219,6 +221,11 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 		free(d);
 		return ret;
 	}
+	/* A memory device's RAM outlives us from now on, for the daemon that adopts it. */
+	ret = backend_keep(&d->be, d->info.dev_id, err, sizeof(err));
+	if (ret < 0)
+		daemon_warn(dm, "%s: its contents will not survive a crash of ublkd: %s", label,
+			    err);
 	snprintf(id_text, sizeof(id_text), "%u", d->info.dev_id);
 	dev_conf_set(&d->conf, "id", id_text, err, sizeof(err));
 	if (!d->conf.name[0]) {
@@ -313,6 +320,7 @@ static void daemon_reap(struct daemon *dm)
 		waiter = td->waiter;
 		if (!td->result) {
 			state_store_remove(d->info.dev_id);
+			backend_forget(d->conf.backend, d->info.dev_id);
 			log_msg(LOG_LEVEL_NOTICE, "deleted \"%s\" (/dev/ublkb%u)", d->conf.name,
 				d->info.dev_id);
 		} else if (slot->reason == TEARDOWN_RELOAD && td->result == -EBUSY) {
@@ -517,6 +525,30 @@ static void daemon_take_back(struct daemon *dm)
 	daemon_adopt_all(dm);
 }
 
+/* "ID:FD,..." of every memory device's memfd, for the next image; NULL if none (or no memory). */
+static char *upgrade_ram_list(const struct daemon *dm)
+{
+	size_t len = 0, cap = (size_t)dm->nr_slots * 24 + 1;
+	char *list = malloc(cap);
+
+	if (!list)
+		return NULL;
+	list[0] = '\0';
+	for (unsigned i = 0; i < dm->nr_slots; i++) {
+		const struct device *d = dm->slots[i].d;
+		int fd = backend_memory_fd(&d->be);
+
+		if (fd >= 0)
+			len += (size_t)snprintf(list + len, cap - len, "%s%u:%d", len ? "," : "",
+						d->info.dev_id, fd);
+	}
+	if (!len) {
+		free(list);
+		return NULL;
+	}
+	return list;
+}
+
 /*
  * `ublkd upgrade` or SIGUSR2: hands every device to the binary installed now, by exec in this
  * process (include/upgrade.h). Returns only if that did not happen; c (if any) has the reason.
@@ -552,6 +584,7 @@ static void daemon_upgrade(struct daemon *dm, struct conn *c)
 		goto refuse;
 	}
 	snprintf(h.old_version, sizeof(h.old_version), "%s", UBLKD_VERSION);
+	h.ram = upgrade_ram_list(dm);
 	log_msg(LOG_LEVEL_NOTICE, "upgrade: handing %u devices over to %s", dm->nr_slots, path);
 	notify_send("RELOADING=1\nSTATUS=upgrading: handing the devices over");
 	/* Where the kernel can, the requests in flight finish here instead of being sent again. */
@@ -573,6 +606,7 @@ static void daemon_upgrade(struct daemon *dm, struct conn *c)
 	}
 	dm->ctrl.timeout_ms = 0;
 	ret = upgrade_exec(path, dm->opts, &h, err, sizeof(err));
+	free(h.ram);
 	log_msg(LOG_LEVEL_ERR, "upgrade: %s; this ublkd serves on", err);
 	if (quiesced)
 		daemon_take_back(dm);
@@ -1011,6 +1045,11 @@ int daemon_serve(const struct daemon_opts *opts)
 	}
 	if (upgrade_self_path(dm.self_path, sizeof(dm.self_path)) < 0)
 		dm.self_path[0] = '\0';
+	/* Before any thread: RAM systemd's fd store gives back, or the old image handed over. */
+	if (mem_store_init(err, sizeof(err)) < 0)
+		daemon_warn(&dm, "%s", err);
+	if (upgraded)
+		upgrade_offer_ram(&up);
 	own_mount_namespace(&dm);
 	ret = ublk_ctrl_open(&dm.ctrl);
 	if (ret < 0) {
@@ -1028,6 +1067,8 @@ int daemon_serve(const struct daemon_opts *opts)
 		server_adopt_listener(&dm.srv, up.listen_fd, up.activated);
 	else if (!ret)
 		ret = server_open(&dm.srv, err, sizeof(err));
+	/* Whatever systemd passed that neither the server nor the memory store took. */
+	listen_fds_close_unclaimed();
 	if (ret < 0) {
 		daemon_start_failed(&dm, upgraded ? &up : NULL, err);
 		daemon_shutdown(&dm);

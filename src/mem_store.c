@@ -120,6 +120,20 @@ int mem_store_init(char *err, size_t err_bytes)
 	return ret;
 }
 
+bool mem_store_offer(uint32_t dev_id, int fd)
+{
+	char name[RAM_NAME_MAX];
+	bool taken;
+
+	ram_name(name, sizeof(name), dev_id);
+	pthread_mutex_lock(&passed.lock);
+	taken = claim_ram(fd, name, NULL);
+	pthread_mutex_unlock(&passed.lock);
+	if (!taken)
+		close(fd);
+	return taken;
+}
+
 /* The fd systemd gave back for dev_id, no longer in the list; -1 if none. */
 static int passed_take(uint32_t dev_id)
 {

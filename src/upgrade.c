@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mem_store.h"
 #include "upgrade.h"
 
 #define UPGRADE_ENV "UBLKD_UPGRADE"
@@ -43,10 +44,11 @@ static int keep_across_exec(int fd)
 int upgrade_exec(const char *path, const struct daemon_opts *opts, const struct upgrade_handoff *h,
 		 char *err, size_t err_len)
 {
-	char env[128];
+	const char *ram = h->ram ? h->ram : "";
 	const char *argv[10];
 	unsigned argc = 0;
-	int ret;
+	char *env = NULL;
+	int ret = 0;
 
 	argv[argc++] = "ublkd";
 	argv[argc++] = "serve";
@@ -63,13 +65,26 @@ int upgrade_exec(const char *path, const struct daemon_opts *opts, const struct 
 		argv[argc++] = log_level_name(log_get_level());
 	}
 	argv[argc] = NULL;
-	snprintf(env, sizeof(env), "listen=%d activated=%d conn=%d started=%" PRIu64 " from=%s",
-		 h->listen_fd, h->activated, h->conn_fd, h->started_ms, h->old_version);
-	ret = keep_across_exec(h->listen_fd);
+	if (asprintf(&env, "listen=%d activated=%d conn=%d started=%" PRIu64 " from=%s ram=%s",
+		     h->listen_fd, h->activated, h->conn_fd, h->started_ms, h->old_version,
+		     ram) < 0) {
+		env = NULL;
+		ret = -ENOMEM;
+	}
+	if (!ret)
+		ret = keep_across_exec(h->listen_fd);
 	if (!ret)
 		ret = keep_across_exec(h->conn_fd);
+	for (const char *p = ram; !ret && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : "") {
+		unsigned id;
+		int fd;
+
+		if (sscanf(p, "%u:%d", &id, &fd) == 2)
+			ret = keep_across_exec(fd);
+	}
 	if (!ret && setenv(UPGRADE_ENV, env, 1) < 0)
 		ret = -errno;
+	free(env);
 	if (!ret) {
 		execv(path, (char *const *)argv);
 		ret = -errno;
@@ -95,7 +110,7 @@ static bool is_unix_stream(int fd, bool listening)
 
 bool upgrade_take(struct upgrade_handoff *h)
 {
-	const char *env = getenv(UPGRADE_ENV);
+	const char *env = getenv(UPGRADE_ENV), *ram;
 	int activated = 0;
 
 	memset(h, 0, sizeof(*h));
@@ -113,10 +128,32 @@ bool upgrade_take(struct upgrade_handoff *h)
 		h->listen_fd = h->conn_fd = -1;
 		return false;
 	}
+	ram = strstr(env, " ram=");
+	h->ram = ram && ram[5] ? strdup(ram + 5) : NULL;
 	unsetenv(UPGRADE_ENV);
 	h->activated = activated;
 	fcntl(h->listen_fd, F_SETFD, FD_CLOEXEC);
 	if (h->conn_fd >= 0)
 		fcntl(h->conn_fd, F_SETFD, FD_CLOEXEC);
 	return true;
+}
+
+void upgrade_offer_ram(struct upgrade_handoff *h)
+{
+	char *save = NULL;
+
+	for (char *item = h->ram ? strtok_r(h->ram, ",", &save) : NULL; item;
+	     item = strtok_r(NULL, ",", &save)) {
+		unsigned id;
+		int fd;
+
+		if (sscanf(item, "%u:%d", &id, &fd) != 2 || fd < 0)
+			continue;
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (!mem_store_offer(id, fd))
+			log_msg(LOG_LEVEL_WARNING, "upgrade: fd %d for memory-%u is not its RAM",
+				fd, id);
+	}
+	free(h->ram);
+	h->ram = NULL;
 }

@@ -154,6 +154,8 @@ static void remove_state_files(void)
 	closedir(dir);
 }
 
+static struct run_result reset_run;
+
 void ublkd_reset(void)
 {
 	pid_t pid = ublkd_daemon_pid();
@@ -170,6 +172,8 @@ void ublkd_reset(void)
 	}
 	delete_kernel_devices();
 	remove_state_files();
+	/* The RAM a killed daemon's memory devices left with their keeper (src/mem_keeper.c). */
+	run_sh(&reset_run, "pkill -KILL -x ublkd-keeper; true");
 }
 
 unsigned ublkd_add_ok(const char *first, ...)

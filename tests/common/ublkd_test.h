@@ -14,7 +14,8 @@
 
 /*
  * Stops every daemon of the run directory (SIGTERM, then SIGKILL), deletes every ublk device
- * the kernel still has and the device state files (RUN_DIR/devices/) a killed daemon left.
+ * the kernel still has, the device state files (RUN_DIR/devices/) a killed daemon left and the
+ * memory keeper holding their RAM.
  * Use as a checked fixture on both sides of each test.
  */
 void ublkd_reset(void);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,6 +160,35 @@ static void fio_finishes_clean(unsigned timeout_ms)
 		      "fio reported errors: %.3000s", r.out);
 }
 
+/*
+ * fio at queue depth 32 on /dev/ublkbID: random writes with crc32c verify where the backend
+ * keeps data, random reads and writes for 15 s on null (which keeps nothing to verify).
+ */
+static void start_fio_for(const char *backend, unsigned id)
+{
+	if (strcmp(backend, "null"))
+		start_fio("exec fio --name=v --filename=/dev/ublkb%u --ioengine=io_uring "
+			  "--direct=1 --rw=randwrite --bs=4k --iodepth=32 --size=32M "
+			  "--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never "
+			  "--output=" FIO_OUT,
+			  id);
+	else
+		start_fio("exec fio --name=v --filename=/dev/ublkb%u --ioengine=io_uring "
+			  "--direct=1 --rw=randrw --bs=4k --iodepth=32 --size=256M --time_based "
+			  "--runtime=15 --eta=never --output=" FIO_OUT,
+			  id);
+}
+
+/* The add arguments of a 2-queue device "NAME" of backend, 32M (1G for null). */
+static void victim_args(const char *backend, char *buf, size_t len)
+{
+	if (!strcmp(backend, "file"))
+		snprintf(buf, len, "--backend file --path " DIR "/v.img --create --size 32M");
+	else
+		snprintf(buf, len, "--backend %s --size %s", backend,
+			 strcmp(backend, "null") ? "32M" : "1G");
+}
+
 enum restart_by { BY_RECOVER, BY_ADD };
 
 struct kill_case {
@@ -169,6 +199,7 @@ struct kill_case {
 static const struct kill_case kill_cases[] = {
 	{ "null", BY_RECOVER },
 	{ "file", BY_RECOVER },
+	{ "memory", BY_RECOVER },
 	{ "file", BY_ADD },
 };
 
@@ -181,29 +212,17 @@ static const struct kill_case kill_cases[] = {
 START_TEST(test_kill_during_fio)
 {
 	const struct kill_case *c = &kill_cases[_i];
-	char name[64], state[32], pid_text[16], want[128];
+	char name[64], state[32], pid_text[16], want[128], args[256];
 	pid_t dead, adopter;
 	unsigned id;
 
 	fprintf(stderr, "kill_during_fio: %s backend, then %s\n", c->backend,
 		c->by == BY_RECOVER ? "ublkd recover" : "ublkd add");
-	if (!strcmp(c->backend, "file")) {
-		setenv("UBLKD_TEST_IO_DELAY_MS", WRITE_DELAY_MS, 1);
-		id = ublkd_add_ok("--name", "victim", "--backend", "file", "--path", DIR "/v.img",
-				  "--create", "--size", "32M", "--queues", "2", NULL);
-		start_fio("exec fio --name=v --filename=/dev/ublkb%u --ioengine=io_uring "
-			  "--direct=1 --rw=randwrite --bs=4k --iodepth=32 --size=32M "
-			  "--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never "
-			  "--output=" FIO_OUT,
-			  id);
-	} else {
-		id = ublkd_add_ok("--name", "victim", "--backend", "null", "--size", "1G",
-				  "--queues", "2", NULL);
-		start_fio("exec fio --name=v --filename=/dev/ublkb%u --ioengine=io_uring "
-			  "--direct=1 --rw=randrw --bs=4k --iodepth=32 --size=256M --time_based "
-			  "--runtime=15 --eta=never --output=" FIO_OUT,
-			  id);
-	}
+	victim_args(c->backend, args, sizeof(args));
+	setenv("UBLKD_TEST_IO_DELAY_MS", WRITE_DELAY_MS, 1);
+	sh_ok("$UBLKD_BIN add --name victim --queues 2 %s", args);
+	id = (unsigned)strtoul(r.out + strlen("/dev/ublkb"), NULL, 10);
+	start_fio_for(c->backend, id);
 	/* Well into the run: many rounds of 32 writes done. */
 	wait_written(id, 8 * 32 * 8);
 	dead = kill_daemon();
@@ -354,6 +373,7 @@ struct upgrade_case {
 static const struct upgrade_case upgrade_cases[] = {
 	{ "null", false },
 	{ "file", false },
+	{ "memory", false },
 	{ "file", true },
 };
 
@@ -366,7 +386,8 @@ static const struct upgrade_case upgrade_cases[] = {
 START_TEST(test_upgrade_during_fio)
 {
 	const struct upgrade_case *c = &upgrade_cases[_i];
-	char exe[4096], want[128];
+	char exe[4096], want[128], args[256];
+	struct stat running, installed;
 	unsigned id;
 	pid_t pid;
 	ssize_t n;
@@ -374,25 +395,12 @@ START_TEST(test_upgrade_during_fio)
 	fprintf(stderr, "upgrade_during_fio: %s backend, by %s\n", c->backend,
 		c->by_signal ? "SIGUSR2" : "ublkd upgrade");
 	sh_ok("mkdir -p " DIR "/bin && cp %s " DIR "/bin/ublkd", ublkd_bin());
+	victim_args(c->backend, args, sizeof(args));
 	setenv("UBLKD_TEST_IO_DELAY_MS", WRITE_DELAY_MS, 1);
-	if (!strcmp(c->backend, "file"))
-		sh_ok(DIR "/bin/ublkd add --name up --backend file --path " DIR "/u.img --create "
-			  "--size 32M --queues 2");
-	else
-		sh_ok(DIR "/bin/ublkd add --name up --backend null --size 1G --queues 2");
+	sh_ok(DIR "/bin/ublkd add --name up --queues 2 %s", args);
 	unsetenv("UBLKD_TEST_IO_DELAY_MS");
 	id = (unsigned)strtoul(r.out + strlen("/dev/ublkb"), NULL, 10);
-	if (!strcmp(c->backend, "file"))
-		start_fio("exec fio --name=u --filename=/dev/ublkb%u --ioengine=io_uring "
-			  "--direct=1 --rw=randwrite --bs=4k --iodepth=32 --size=32M "
-			  "--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never "
-			  "--output=" FIO_OUT,
-			  id);
-	else
-		start_fio("exec fio --name=u --filename=/dev/ublkb%u --ioengine=io_uring "
-			  "--direct=1 --rw=randrw --bs=4k --iodepth=32 --size=256M --time_based "
-			  "--runtime=15 --eta=never --output=" FIO_OUT,
-			  id);
+	start_fio_for(c->backend, id);
 	wait_written(id, 8 * 32 * 8);
 	pid = ublkd_daemon_pid();
 	ck_assert_int_gt(pid, 0);
@@ -416,11 +424,16 @@ START_TEST(test_upgrade_during_fio)
 	ck_assert_msg(strstr(r.out, want), "upgrade said: %s", r.out);
 	fprintf(stderr, "upgrade_during_fio: %s", strstr(r.out, "upgraded"));
 	ck_assert_int_eq(ublkd_daemon_pid(), pid);
+	/* The new file runs, not the deleted one (its path is our namespace's: compare inodes). */
 	snprintf(want, sizeof(want), "/proc/%d/exe", pid);
 	n = readlink(want, exe, sizeof(exe) - 1);
 	ck_assert_int_gt(n, 0);
 	exe[n] = '\0';
-	ck_assert_str_eq(exe, DIR "/bin/ublkd");
+	ck_assert_msg(!strstr(exe, "(deleted)"), "the daemon runs %s", exe);
+	ck_assert_int_eq(stat(want, &running), 0);
+	ck_assert_int_eq(stat(DIR "/bin/ublkd", &installed), 0);
+	ck_assert_msg(running.st_dev == installed.st_dev && running.st_ino == installed.st_ino,
+		      "the daemon runs %s, not the new " DIR "/bin/ublkd", exe);
 	fio_finishes_clean(300000);
 }
 END_TEST
@@ -442,10 +455,11 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /*
- * EXT4_CYCLES kills in a row of the daemon under a mounted ext4 with files being written: no
- * I/O error in the kernel log, fsck clean at the end, every file intact; the daemon's fd
- * count and RSS the same from cycle to cycle. The median time from the kill to the device
- * live again is printed.
+ * EXT4_CYCLES kills in a row of the daemon under a mounted ext4 on a memory device with files
+ * being written, each followed by `ublkd recover`: no I/O error in the kernel log, fsck clean
+ * at the end, every file intact (the RAM outlived every daemon); the daemon's fd count and RSS
+ * the same from cycle to cycle. The median time from the kill to the device live again is
+ * printed.
  */
 START_TEST(test_ext4_kill_cycles)
 {
@@ -497,21 +511,28 @@ START_TEST(test_ext4_kill_cycles)
 }
 END_TEST
 
-int main(void)
+static TCase *add_tcase(Suite *s, const char *name)
 {
-	Suite *s = suite_create("recovery");
-	TCase *tc = tcase_create("recovery");
+	TCase *tc = tcase_create(name);
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
-	tcase_add_loop_test(tc, test_kill_during_fio, 0,
-			    (int)(sizeof(kill_cases) / sizeof(kill_cases[0])));
-	tcase_add_loop_test(tc, test_upgrade_during_fio, 0,
-			    (int)(sizeof(upgrade_cases) / sizeof(upgrade_cases[0])));
-	tcase_add_test(tc, test_recovery_none_frees_id);
-	tcase_add_test(tc, test_recovery_fail);
-	tcase_add_test(tc, test_serve_adopts_config_device);
-	tcase_add_test(tc, test_ext4_kill_cycles);
 	suite_add_tcase(s, tc);
+	return tc;
+}
+
+/* One case per kind, so that CK_RUN_CASE=kill (upgrade, modes, cycles) runs one kind alone. */
+int main(void)
+{
+	Suite *s = suite_create("recovery");
+
+	tcase_add_loop_test(add_tcase(s, "kill"), test_kill_during_fio, 0,
+			    (int)(sizeof(kill_cases) / sizeof(kill_cases[0])));
+	tcase_add_loop_test(add_tcase(s, "upgrade"), test_upgrade_during_fio, 0,
+			    (int)(sizeof(upgrade_cases) / sizeof(upgrade_cases[0])));
+	tcase_add_test(add_tcase(s, "none"), test_recovery_none_frees_id);
+	tcase_add_test(add_tcase(s, "fail"), test_recovery_fail);
+	tcase_add_test(add_tcase(s, "serve"), test_serve_adopts_config_device);
+	tcase_add_test(add_tcase(s, "cycles"), test_ext4_kill_cycles);
 	return suite_main(s);
 }

@@ -274,6 +274,84 @@ START_TEST(test_reload_waits)
 }
 END_TEST
 
+static pid_t main_pid(void)
+{
+	sh_ok("systemctl show -p MainPID --value ublkd.service");
+	return (pid_t)atoi(r.out);
+}
+
+static unsigned n_restarts(void)
+{
+	sh_ok("systemctl show -p NRestarts --value ublkd.service");
+	return (unsigned)atoi(r.out);
+}
+
+/*
+ * SIGKILL of the service's daemon under an ext4 on a memory device mounted from fstab, with a
+ * writer running: systemd starts ublkd again, which takes every device over before READY=1
+ * (the status says so); the mount stays usable, the RAM disk's contents are all there, the
+ * writer never saw an error, and the kernel logged no I/O error.
+ */
+START_TEST(test_crash_restart)
+{
+	unsigned restarts = n_restarts();
+	pid_t old = main_pid(), now = 0;
+	unsigned long before, after;
+
+	sh_ok("mkfs.ext4 -q -F /dev/ublkb11 && mount /mnt/ram && head -c 4M /dev/urandom "
+	      ">/tmp/ram-payload && cp /tmp/ram-payload /mnt/ram/payload && sync");
+	sh_ok("(i=0; while :; do i=$((i+1)); echo $i >/mnt/ram/counter.tmp && "
+	      "mv /mnt/ram/counter.tmp /mnt/ram/counter && sync /mnt/ram/counter || exit 1; done) "
+	      ">/dev/null 2>&1 & echo $! >/tmp/ram-writer.pid");
+	sh_okf("dmesg -C && kill -9 %d", old);
+	for (int i = 0; i < 900; i++) {
+		run_sh(&r, "systemctl is-active ublkd.service");
+		if (!strcmp(r.out, "active\n") && (now = main_pid()) && now != old)
+			break;
+		sleep_ms(100);
+	}
+	ck_assert_msg(now && now != old, "ublkd.service did not come back: %s", r.out);
+	ck_assert_uint_eq(n_restarts(), restarts + 1);
+	sh_ok("systemctl show -p StatusText --value ublkd.service");
+	ck_assert_msg(strstr(r.out, "recovered from a dead ublkd"), "status: %s", r.out);
+	ck_assert_msg(journal_has("recovered \"ram\" (/dev/ublkb11, memory backend)"),
+		      "no recovery of the memory device in the journal");
+	/* The writer goes on, on the same mount. */
+	sh_ok("kill -0 $(cat /tmp/ram-writer.pid) && cat /mnt/ram/counter");
+	before = strtoul(r.out, NULL, 10);
+	sleep_ms(2000);
+	sh_ok("kill -0 $(cat /tmp/ram-writer.pid) && cat /mnt/ram/counter");
+	after = strtoul(r.out, NULL, 10);
+	ck_assert_msg(after > before, "the writer stopped at %lu", before);
+	sh_ok("kill $(cat /tmp/ram-writer.pid); cmp /tmp/ram-payload /mnt/ram/payload");
+	run_sh(&r, "dmesg | grep -iE 'I/O error|EXT4-fs error'");
+	ck_assert_msg(r.status == 1, "kernel log: %s", r.out);
+}
+END_TEST
+
+/* ublkd upgrade under the unit: the same main pid, still active, the mount still usable. */
+START_TEST(test_upgrade_in_place)
+{
+	unsigned restarts = n_restarts();
+	pid_t pid = main_pid();
+	char want[64];
+
+	sh_ok("ublkd upgrade");
+	snprintf(want, sizeof(want), "(pid %d): ", pid);
+	ck_assert_msg(strstr(r.out, want) && strstr(r.out, " lost; I/O paused ") &&
+			      strstr(r.out, ", 0 lost"),
+		      "upgrade: %s", r.out);
+	fprintf(stderr, "upgrade_in_place: %s", r.out);
+	ck_assert_int_eq(main_pid(), pid);
+	ck_assert_uint_eq(n_restarts(), restarts);
+	sh_ok("systemctl is-active ublkd.service");
+	ck_assert_str_eq(r.out, "active\n");
+	sh_ok("cmp /tmp/ram-payload /mnt/ram/payload && echo after >/mnt/ram/after && sync && "
+	      "cat /mnt/ram/after");
+	ck_assert_str_eq(r.out, "after\n");
+}
+END_TEST
+
 START_TEST(test_stop)
 {
 	sh_ok("head -c 1M /dev/urandom >/tmp/payload && cp /tmp/payload /mnt/ublk/payload && sync");
@@ -372,6 +450,8 @@ int main(void)
 	tcase_add_test(tc, test_reload);
 	tcase_add_test(tc, test_reload_broken_config);
 	tcase_add_test(tc, test_reload_waits);
+	tcase_add_test(tc, test_crash_restart);
+	tcase_add_test(tc, test_upgrade_in_place);
 	tcase_add_test(tc, test_stop);
 	tcase_add_test(tc, test_add_via_socket);
 	tcase_add_test(tc, test_stop_many);

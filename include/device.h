@@ -44,6 +44,8 @@ enum dev_state {
 
 #define DEV_NR_STATES (DEV_REFETCHING + 1)
 
+#define DEV_RECOVERY_BUSY_MS 5000U
+
 struct device;
 
 /* One op per transition; each undoes its own partial work when it fails. */
@@ -89,6 +91,11 @@ struct device {
 	 */
 	bool stop_only_unused;
 	bool del_async;
+	/*
+	 * How long begin_recovery retries while the kernel says -EBUSY: the dead server's
+	 * /dev/ublkcN may still be closing. dev_init(): DEV_RECOVERY_BUSY_MS.
+	 */
+	unsigned recovery_busy_ms;
 	/* The step that failed last and why: "ADD_DEV: File exists". */
 	char err[DEV_ERR_MAX];
 };

@@ -35,15 +35,21 @@ struct upgrade_handoff {
 	char *ram;
 };
 
+struct device;
+struct ublk_ctrl;
+
 /* The path of our binary as installed now (a replaced file's new version), for exec. */
 int upgrade_self_path(char *buf, size_t len);
 
 /*
- * Re-executes path as `ublkd serve --foreground` with opts and h in the environment. Returns
- * only when exec failed: -errno, and err says why.
+ * Hands the nr devices over to path, run as `ublkd serve --foreground` with opts in this
+ * process: each device the kernel can quiesce is quiesced (counted in *quiesced), the memory
+ * devices' memfds and h go across exec. Fills h->started_ms, h->old_version and h->ram.
+ * Returns only when it did not happen: -errno, and err says why.
  */
-int upgrade_exec(const char *path, const struct daemon_opts *opts, const struct upgrade_handoff *h,
-		 char *err, size_t err_len);
+int upgrade_hand_over(struct ublk_ctrl *ctrl, struct device *const *devs, unsigned nr,
+		      const char *path, const struct daemon_opts *opts, struct upgrade_handoff *h,
+		      unsigned *quiesced, char *err, size_t err_len);
 
 /*
  * In the new image: whether this start is an upgrade, and what the old image handed over
@@ -51,6 +57,13 @@ int upgrade_exec(const char *path, const struct daemon_opts *opts, const struct 
  * removed, so that nothing we start inherits it.
  */
 bool upgrade_take(struct upgrade_handoff *h);
+/*
+ * In the new image, once every device it could take over is live: tells the asking client (if
+ * any) and the log the versions, the devices live and lost, and how long I/O paused;
+ * lost_details ("error ..." lines) goes to the client when some were lost. Closes h->conn_fd.
+ */
+void upgrade_report(struct upgrade_handoff *h, unsigned live, unsigned lost,
+		    const char *lost_details);
 /* Gives the memfds of h->ram to the memory store (include/mem_store.h), and frees the list. */
 void upgrade_offer_ram(struct upgrade_handoff *h);
 

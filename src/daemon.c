@@ -37,9 +37,6 @@
 #include "teardown.h"
 #include "upgrade.h"
 
-/* How long QUIESCE_DEV may wait for a device's requests in flight before an upgrade. */
-#define UPGRADE_QUIESCE_MS 10000
-
 /* An auto-started daemon that has no device for this long goes away. */
 #define AUTO_EXIT_IDLE_MS 30000
 
@@ -500,14 +497,6 @@ static void daemon_handle_request(void *ctx, struct conn *c)
 	daemon_finish_conn(dm, c);
 }
 
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * After an exec that failed with devices quiesced: their queue threads got nothing more to
  * do. Each device is let go (threads joined, /dev/ublkcN closed, nothing said to the kernel)
@@ -525,30 +514,6 @@ static void daemon_take_back(struct daemon *dm)
 	daemon_adopt_all(dm);
 }
 
-/* "ID:FD,..." of every memory device's memfd, for the next image; NULL if none (or no memory). */
-static char *upgrade_ram_list(const struct daemon *dm)
-{
-	size_t len = 0, cap = (size_t)dm->nr_slots * 24 + 1;
-	char *list = malloc(cap);
-
-	if (!list)
-		return NULL;
-	list[0] = '\0';
-	for (unsigned i = 0; i < dm->nr_slots; i++) {
-		const struct device *d = dm->slots[i].d;
-		int fd = backend_memory_fd(&d->be);
-
-		if (fd >= 0)
-			len += (size_t)snprintf(list + len, cap - len, "%s%u:%d", len ? "," : "",
-						d->info.dev_id, fd);
-	}
-	if (!len) {
-		free(list);
-		return NULL;
-	}
-	return list;
-}
-
 /*
  * `ublkd upgrade` or SIGUSR2: hands every device to the binary installed now, by exec in this
  * process (include/upgrade.h). Returns only if that did not happen; c (if any) has the reason.
@@ -559,12 +524,10 @@ static void daemon_upgrade(struct daemon *dm, struct conn *c)
 		.listen_fd = dm->srv.listen_fd,
 		.activated = dm->srv.activated,
 		.conn_fd = c ? c->fd : -1,
-		.started_ms = monotonic_ms(),
 	};
-	const char *path = dm->self_path;
 	char err[PATH_MAX + 128];
+	struct device **devs;
 	unsigned quiesced = 0;
-	int ret;
 
 	for (unsigned i = 0; i < dm->nr_slots; i++) {
 		if (dm->slots[i].td) {
@@ -578,36 +541,18 @@ static void daemon_upgrade(struct daemon *dm, struct conn *c)
 		snprintf(err, sizeof(err), "upgrade: this ublkd is exiting");
 		goto refuse;
 	}
-	if (!path[0] || access(path, X_OK) < 0) {
-		snprintf(err, sizeof(err), "upgrade: no binary to run: %s: %s",
-			 path[0] ? path : "/proc/self/exe", strerror(path[0] ? errno : ENOENT));
+	devs = calloc(dm->nr_slots + 1, sizeof(*devs));
+	if (!devs) {
+		snprintf(err, sizeof(err), "upgrade: %s", strerror(ENOMEM));
 		goto refuse;
 	}
-	snprintf(h.old_version, sizeof(h.old_version), "%s", UBLKD_VERSION);
-	h.ram = upgrade_ram_list(dm);
-	log_msg(LOG_LEVEL_NOTICE, "upgrade: handing %u devices over to %s", dm->nr_slots, path);
+	for (unsigned i = 0; i < dm->nr_slots; i++)
+		devs[i] = dm->slots[i].d;
 	notify_send("RELOADING=1\nSTATUS=upgrading: handing the devices over");
-	/* Where the kernel can, the requests in flight finish here instead of being sent again. */
-	dm->ctrl.timeout_ms = UPGRADE_QUIESCE_MS + 5000;
-	for (unsigned i = 0; i < dm->nr_slots; i++) {
-		struct device *d = dm->slots[i].d;
-
-		if (!(d->info.flags & UBLK_F_QUIESCE))
-			continue;
-		ret = ublk_ctrl_quiesce_dev(&dm->ctrl, d->info.dev_id, UPGRADE_QUIESCE_MS);
-		if (ret < 0)
-			log_msg(LOG_LEVEL_WARNING,
-				"upgrade: QUIESCE_DEV of \"%s\": %s; its requests in flight will "
-				"be "
-				"sent again",
-				d->conf.name, strerror(-ret));
-		else
-			quiesced++;
-	}
-	dm->ctrl.timeout_ms = 0;
-	ret = upgrade_exec(path, dm->opts, &h, err, sizeof(err));
-	free(h.ram);
-	log_msg(LOG_LEVEL_ERR, "upgrade: %s; this ublkd serves on", err);
+	upgrade_hand_over(&dm->ctrl, devs, dm->nr_slots, dm->self_path, dm->opts, &h, &quiesced,
+			  err, sizeof(err));
+	free(devs);
+	log_msg(LOG_LEVEL_ERR, "%s; this ublkd serves on", err);
 	if (quiesced)
 		daemon_take_back(dm);
 	daemon_notify_status(dm, "READY=1\n", "last upgrade failed");
@@ -616,29 +561,6 @@ refuse:
 		conn_reply(c, -EAGAIN, "%s", err);
 	else
 		log_msg(LOG_LEVEL_WARNING, "%s", err);
-}
-
-/* The new image of an upgrade: every device is live again; the asking client hears so. */
-static void daemon_finish_upgrade(struct daemon *dm, const struct upgrade_handoff *h,
-				  unsigned failed)
-{
-	uint64_t paused_ms = monotonic_ms() - h->started_ms;
-	char msg[256];
-
-	snprintf(msg, sizeof(msg),
-		 "upgraded ublkd %s to %s in place (pid %d): %u devices live again, %u lost; I/O "
-		 "paused %llu ms",
-		 h->old_version, UBLKD_VERSION, getpid(), daemon_live_devices(dm), failed,
-		 (unsigned long long)paused_ms);
-	log_msg(failed ? LOG_LEVEL_ERR : LOG_LEVEL_NOTICE, "%s", msg);
-	if (h->conn_fd >= 0) {
-		if (dprintf(h->conn_fd, "%s%s\n%s", failed ? "error " : "ok ", msg,
-			    failed ? dm->recover_report : "") < 0)
-			log_msg(LOG_LEVEL_WARNING, "upgrade: the client went: %s", strerror(errno));
-		close(h->conn_fd);
-	}
-	/* Reported here: `ublkd recover` has nothing to add. */
-	dm->recover_report[0] = '\0';
 }
 
 static void note_failed(struct daemon *dm, const char *name)
@@ -1090,8 +1012,11 @@ int daemon_serve(const struct daemon_opts *opts)
 	log_msg(LOG_LEVEL_NOTICE, "serving %u devices on %s/ublkd.sock%s", dm.nr_slots,
 		ipc_run_dir(), dm.srv.activated ? " (socket from systemd)" : "");
 	daemon_report_end(&dm, NULL);
-	if (upgraded)
-		daemon_finish_upgrade(&dm, &up, adopt_failed);
+	if (upgraded) {
+		upgrade_report(&up, daemon_live_devices(&dm), adopt_failed, dm.recover_report);
+		/* Reported to the one who asked: `ublkd recover` has nothing to add. */
+		dm.recover_report[0] = '\0';
+	}
 	/* Every device that could come up is live: START_DEV returned for each. */
 	daemon_notify_status(&dm, "READY=1\n", NULL);
 	daemon_loop(&dm);

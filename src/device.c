@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "device.h"
 
@@ -49,6 +50,7 @@ void dev_init(struct device *d, const struct dev_conf *conf, const struct dev_ke
 	d->cdev_fd = -1;
 	d->info.dev_id = conf->id;
 	d->want_flags = dev_recovery_flags(conf->recovery);
+	d->recovery_busy_ms = DEV_RECOVERY_BUSY_MS;
 	memset(&d->allowed_cpus, 0xff, sizeof(d->allowed_cpus));
 }
 
@@ -135,9 +137,24 @@ int dev_find(struct device *d)
 	return dev_transition(d, "find", STATE_BIT(DEV_NEW), d->kops->find, DEV_ORPHANED);
 }
 
+#define RECOVERY_BUSY_STEP_MS 50U
+
+/* begin_recovery, again every RECOVERY_BUSY_STEP_MS while -EBUSY, for recovery_busy_ms. */
+static int begin_recovery_retrying(struct device *d)
+{
+	unsigned waited_ms = 0;
+	int ret;
+
+	while ((ret = d->kops->begin_recovery(d)) == -EBUSY && waited_ms < d->recovery_busy_ms) {
+		nanosleep(&(struct timespec){ .tv_nsec = RECOVERY_BUSY_STEP_MS * 1000000L }, NULL);
+		waited_ms += RECOVERY_BUSY_STEP_MS;
+	}
+	return ret;
+}
+
 int dev_begin_recovery(struct device *d)
 {
-	return dev_transition(d, "begin_recovery", STATE_BIT(DEV_ORPHANED), d->kops->begin_recovery,
+	return dev_transition(d, "begin_recovery", STATE_BIT(DEV_ORPHANED), begin_recovery_retrying,
 			      DEV_RECOVERING);
 }
 

@@ -441,20 +441,14 @@ static int ublk_find(struct device *d)
 	return 0;
 }
 
-/* The dead server's char device may still be closing: -EBUSY for a moment is expected. */
-#define RECOVERY_BUSY_RETRY_MS 5000
-
+/* One try: dev_begin_recovery() retries while the dead server's /dev/ublkcN is closing. */
 static int ublk_begin_recovery(struct device *d)
 {
 	int ret = ctrl_usable(d);
 
-	for (unsigned waited_ms = 0; ret == 0; waited_ms += 50) {
-		ret = ublk_ctrl_start_user_recovery(d->ctrl, d->info.dev_id);
-		if (ret != -EBUSY || waited_ms >= RECOVERY_BUSY_RETRY_MS)
-			break;
-		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
-		ret = 0;
-	}
+	if (ret < 0)
+		return ret;
+	ret = ublk_ctrl_start_user_recovery(d->ctrl, d->info.dev_id);
 	return ret < 0 ? ctrl_failed(d, "START_USER_RECOVERY", ret) : 0;
 }
 

@@ -7,13 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
+#include "ctrl.h"
+#include "device.h"
 #include "log.h"
 #include "mem_store.h"
 #include "upgrade.h"
 
 #define UPGRADE_ENV "UBLKD_UPGRADE"
+/* How long QUIESCE_DEV may wait for a device's requests in flight. */
+#define UPGRADE_QUIESCE_MS 10000U
 #define DELETED_SUFFIX " (deleted)"
 
 int upgrade_self_path(char *buf, size_t len)
@@ -41,8 +47,40 @@ static int keep_across_exec(int fd)
 	return 0;
 }
 
-int upgrade_exec(const char *path, const struct daemon_opts *opts, const struct upgrade_handoff *h,
-		 char *err, size_t err_len)
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* "ID:FD,..." of every memory device's memfd; NULL if there is none (or no memory). */
+static char *ram_list(struct device *const *devs, unsigned nr)
+{
+	size_t len = 0, cap = (size_t)nr * 24 + 1;
+	char *list = malloc(cap);
+
+	if (!list)
+		return NULL;
+	list[0] = '\0';
+	for (unsigned i = 0; i < nr; i++) {
+		int fd = backend_memory_fd(&devs[i]->be);
+
+		if (fd >= 0)
+			len += (size_t)snprintf(list + len, cap - len, "%s%u:%d", len ? "," : "",
+						devs[i]->info.dev_id, fd);
+	}
+	if (!len) {
+		free(list);
+		return NULL;
+	}
+	return list;
+}
+
+/* Re-executes path with h in the environment; returns only when exec failed. */
+static int upgrade_exec(const char *path, const struct daemon_opts *opts,
+			const struct upgrade_handoff *h, char *err, size_t err_len)
 {
 	const char *ram = h->ram ? h->ram : "";
 	const char *argv[10];
@@ -92,6 +130,67 @@ int upgrade_exec(const char *path, const struct daemon_opts *opts, const struct 
 	unsetenv(UPGRADE_ENV);
 	snprintf(err, err_len, "exec %s: %s", path, strerror(-ret));
 	return ret;
+}
+
+int upgrade_hand_over(struct ublk_ctrl *ctrl, struct device *const *devs, unsigned nr,
+		      const char *path, const struct daemon_opts *opts, struct upgrade_handoff *h,
+		      unsigned *quiesced, char *err, size_t err_len)
+{
+	int ret;
+
+	*quiesced = 0;
+	h->started_ms = monotonic_ms();
+	snprintf(h->old_version, sizeof(h->old_version), "%s", UBLKD_VERSION);
+	if (!path[0] || access(path, X_OK) < 0) {
+		snprintf(err, err_len, "upgrade: no binary to run: %s: %s",
+			 path[0] ? path : "/proc/self/exe", strerror(path[0] ? errno : ENOENT));
+		return -ENOENT;
+	}
+	log_msg(LOG_LEVEL_NOTICE, "upgrade: handing %u devices over to %s", nr, path);
+	/* Where the kernel can, the requests in flight finish here instead of being sent again. */
+	ctrl->timeout_ms = UPGRADE_QUIESCE_MS + 5000;
+	for (unsigned i = 0; i < nr; i++) {
+		struct device *d = devs[i];
+
+		if (!(d->info.flags & UBLK_F_QUIESCE))
+			continue;
+		ret = ublk_ctrl_quiesce_dev(ctrl, d->info.dev_id, UPGRADE_QUIESCE_MS);
+		if (ret < 0)
+			log_msg(LOG_LEVEL_WARNING,
+				"upgrade: QUIESCE_DEV of \"%s\": %s; its requests in flight will "
+				"be "
+				"sent again",
+				d->conf.name, strerror(-ret));
+		else
+			(*quiesced)++;
+	}
+	ctrl->timeout_ms = 0;
+	h->ram = ram_list(devs, nr);
+	ret = upgrade_exec(path, opts, h, err, err_len);
+	free(h->ram);
+	h->ram = NULL;
+	return ret;
+}
+
+void upgrade_report(struct upgrade_handoff *h, unsigned live, unsigned lost,
+		    const char *lost_details)
+{
+	uint64_t paused_ms = monotonic_ms() - h->started_ms;
+	char msg[256];
+
+	snprintf(msg, sizeof(msg),
+		 "upgraded ublkd %s to %s in place (pid %d): %u devices live again, %u lost; I/O "
+		 "paused %llu ms",
+		 h->old_version, UBLKD_VERSION, getpid(), live, lost,
+		 (unsigned long long)paused_ms);
+	log_msg(lost ? LOG_LEVEL_ERR : LOG_LEVEL_NOTICE, "%s", msg);
+	if (h->conn_fd < 0)
+		return;
+	if (dprintf(h->conn_fd, "%s%s\n%s", lost ? "error " : "ok ", msg,
+		    lost ? lost_details : "") < 0)
+		log_msg(LOG_LEVEL_WARNING, "upgrade: the client went: %s", strerror(errno));
+	close(h->conn_fd);
+	h->conn_fd = -1;
 }
 
 /* Whether fd is a unix stream socket, listening or not as wanted. */

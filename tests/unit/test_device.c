@@ -5,9 +5,11 @@
  * unwinding from a failure at each step, and dev_destroy() from each state.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "../common/suite_main.h"
+#include "../common/ublkd_test.h"
 #include "device.h"
 
 enum fake_op {
@@ -28,7 +30,8 @@ static const char op_letters[NR_OPS] = "apqsSQdfbe";
 
 /* What the fake kernel has, and the ops called in order ("apqs" for a good create). */
 struct fake {
-	int fail[NR_OPS]; /* -errno to fail that op with */
+	int fail[NR_OPS];	     /* -errno to fail that op with */
+	unsigned fail_times[NR_OPS]; /* ... only this many times (0: every time) */
 	bool in_kernel;
 	bool params_set;
 	bool queues_up;
@@ -46,11 +49,21 @@ static void record(enum fake_op op)
 	fake.calls[n] = op_letters[op];
 }
 
+/* The -errno op fails with this time (0: it succeeds): fail[op], fail_times[op] times. */
+static int failure(enum fake_op op)
+{
+	int err = fake.fail[op];
+
+	if (err && fake.fail_times[op] && !--fake.fail_times[op])
+		fake.fail[op] = 0;
+	return err;
+}
+
 static int fake_add(struct device *d)
 {
 	record(OP_ADD);
 	if (fake.fail[OP_ADD])
-		return fake.fail[OP_ADD];
+		return failure(OP_ADD);
 	ck_assert(!fake.in_kernel);
 	fake.in_kernel = true;
 	d->info.dev_id = 7;
@@ -62,7 +75,7 @@ static int fake_set_params(struct device *d)
 	(void)d;
 	record(OP_SET_PARAMS);
 	if (fake.fail[OP_SET_PARAMS])
-		return fake.fail[OP_SET_PARAMS];
+		return failure(OP_SET_PARAMS);
 	ck_assert(fake.in_kernel);
 	fake.params_set = true;
 	return 0;
@@ -73,7 +86,7 @@ static int fake_start_queues(struct device *d)
 	(void)d;
 	record(OP_START_QUEUES);
 	if (fake.fail[OP_START_QUEUES])
-		return fake.fail[OP_START_QUEUES];
+		return failure(OP_START_QUEUES);
 	ck_assert(fake.params_set && !fake.queues_up);
 	fake.queues_up = true;
 	return 0;
@@ -84,7 +97,7 @@ static int fake_start(struct device *d)
 	(void)d;
 	record(OP_START);
 	if (fake.fail[OP_START])
-		return fake.fail[OP_START];
+		return failure(OP_START);
 	ck_assert(fake.queues_up);
 	fake.started = true;
 	return 0;
@@ -95,7 +108,7 @@ static int fake_stop(struct device *d)
 	(void)d;
 	record(OP_STOP);
 	if (fake.fail[OP_STOP])
-		return fake.fail[OP_STOP];
+		return failure(OP_STOP);
 	fake.started = false;
 	return 0;
 }
@@ -114,7 +127,7 @@ static int fake_del(struct device *d)
 	(void)d;
 	record(OP_DEL);
 	if (fake.fail[OP_DEL])
-		return fake.fail[OP_DEL];
+		return failure(OP_DEL);
 	ck_assert(fake.in_kernel && !fake.queues_up);
 	fake.in_kernel = false;
 	return 0;
@@ -125,7 +138,7 @@ static int fake_find(struct device *d)
 {
 	record(OP_FIND);
 	if (fake.fail[OP_FIND])
-		return fake.fail[OP_FIND];
+		return failure(OP_FIND);
 	ck_assert(!fake.in_kernel);
 	fake.in_kernel = true;
 	fake.params_set = true;
@@ -138,7 +151,7 @@ static int fake_begin_recovery(struct device *d)
 	(void)d;
 	record(OP_BEGIN_RECOVERY);
 	if (fake.fail[OP_BEGIN_RECOVERY])
-		return fake.fail[OP_BEGIN_RECOVERY];
+		return failure(OP_BEGIN_RECOVERY);
 	ck_assert(fake.in_kernel && fake.params_set && !fake.queues_up);
 	return 0;
 }
@@ -148,7 +161,7 @@ static int fake_end_recovery(struct device *d)
 	(void)d;
 	record(OP_END_RECOVERY);
 	if (fake.fail[OP_END_RECOVERY])
-		return fake.fail[OP_END_RECOVERY];
+		return failure(OP_END_RECOVERY);
 	ck_assert(fake.queues_up);
 	fake.started = true;
 	return 0;
@@ -180,6 +193,8 @@ static void setup(void)
 	conf.id = DEV_ID_ANY;
 	strcpy(conf.name, "t");
 	dev_init(&dev, &conf, &fake_ops);
+	/* One try unless a test says otherwise: a retried -EBUSY would repeat "b" below. */
+	dev.recovery_busy_ms = 0;
 }
 
 /* The adoption path's states: find, begin_recovery, start_queues from NEW. */
@@ -441,6 +456,32 @@ START_TEST(test_adopt_unwinds)
 }
 END_TEST
 
+/*
+ * The dead server's /dev/ublkcN may still be closing: START_USER_RECOVERY's -EBUSY is retried
+ * (every 50 ms, for recovery_busy_ms), and a device still busy after that is unwound.
+ */
+START_TEST(test_adopt_busy_retried)
+{
+	int64_t start;
+
+	dev.recovery_busy_ms = 1000;
+	fake.fail[OP_BEGIN_RECOVERY] = -EBUSY;
+	fake.fail_times[OP_BEGIN_RECOVERY] = 3;
+	ck_assert_int_eq(dev_adopt(&dev), 0);
+	ck_assert_str_eq(fake.calls, "fbbbbqe");
+	ck_assert_int_eq(dev.state, DEV_LIVE);
+
+	setup();
+	dev.recovery_busy_ms = 100;
+	fake.fail[OP_BEGIN_RECOVERY] = -EBUSY;
+	start = now_ms();
+	ck_assert_int_eq(dev_adopt(&dev), -EBUSY);
+	ck_assert_int_ge(now_ms() - start, 100);
+	ck_assert_str_eq(fake.calls, "fbbbd");
+	ck_assert_int_eq(dev.state, DEV_DELETED);
+}
+END_TEST
+
 START_TEST(test_state_names)
 {
 	for (unsigned s = 0; s < DEV_NR_STATES; s++) {
@@ -470,6 +511,7 @@ int main(void)
 	tcase_add_test(tc, test_destroy_del_fails);
 	tcase_add_test(tc, test_adopt_ok);
 	tcase_add_loop_test(tc, test_adopt_unwinds, 0, 4);
+	tcase_add_test(tc, test_adopt_busy_retried);
 	tcase_add_test(tc, test_state_names);
 	suite_add_tcase(s, tc);
 	return suite_main(s);

@@ -7,8 +7,10 @@
  * The RAM is a memfd of the device's size, sealed at that size: sparse (pages come with the
  * first write) and outside any tmpfs size limit. A holder keeps a copy of the fd as
  * "memory-ID" once the kernel gave the device its id, chosen when a call needs one:
- *  - systemd's fd store, when systemd runs us with one ($FDSTORE set to the unit's
- *    FileDescriptorStoreMax, and $NOTIFY_SOCKET): "FDSTORE=1\nFDNAME=memory-ID" with the fd.
+ *  - systemd's fd store, when systemd runs us as a service ($NOTIFY_SOCKET, and $FDSTORE set
+ *    to the unit's FileDescriptorStoreMax, or before systemd 258 $SYSTEMD_EXEC_PID being us):
+ *    "FDSTORE=1\nFDNAME=memory-ID" with the fd. A unit of one's own needs
+ *    FileDescriptorStoreMax= (ublkd.service has it), or systemd drops the fds.
  *    A restarted service gets the fds back among LISTEN_FDS (include/listen_fds.h), which
  *    mem_store_init() takes. The store keeps them across restarts of the service only: when
  *    the service stops they are closed, so a RAM disk's contents end with the service.

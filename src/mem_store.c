@@ -55,11 +55,19 @@ static struct {
 static enum mem_holder mem_holder(void)
 {
 	const char *keeper = getenv("UBLKD_MEMORY_KEEPER"), *fdstore = getenv("FDSTORE");
-	const char *notify = getenv("NOTIFY_SOCKET");
+	const char *notify = getenv("NOTIFY_SOCKET"), *exec_pid = getenv("SYSTEMD_EXEC_PID");
 
 	if (keeper && !strcmp(keeper, "none"))
 		return MEM_HOLDER_NONE;
-	if (fdstore && atoi(fdstore) > 0 && notify && *notify)
+	if (!notify || !*notify)
+		return MEM_HOLDER_KEEPER;
+	/*
+	 * systemd says it has a store in $FDSTORE since v258; before, the main process of a
+	 * service (SYSTEMD_EXEC_PID is us: exec keeps the pid) is told nothing, and the store is
+	 * the unit's FileDescriptorStoreMax=, which ublkd.service sets. The keeper is no choice
+	 * there: it sits in the service's cgroup, and a restart kills it.
+	 */
+	if ((fdstore && atoi(fdstore) > 0) || (exec_pid && atoi(exec_pid) == getpid()))
 		return MEM_HOLDER_FDSTORE;
 	return MEM_HOLDER_KEEPER;
 }

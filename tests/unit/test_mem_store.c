@@ -517,11 +517,12 @@ static void fdstore_setup(void)
 	ck_assert_int_ge(notify_fd, 0);
 	ck_assert_int_eq(bind(notify_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
 	setenv("NOTIFY_SOCKET", notify_path, 1);
-	setenv("FDSTORE", "16", 1);
 }
 
 static void fdstore_teardown(void)
 {
+	unsetenv("FDSTORE");
+	unsetenv("SYSTEMD_EXEC_PID");
 	close(notify_fd);
 	keeper_test_teardown();
 }
@@ -567,6 +568,9 @@ static int restart_with_store(void)
 		     "fds 3 to 5");
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	setenv("LISTEN_PID", pid, 1);
+	/* The restarted service's main process: systemd names it, as it did the old one. */
+	if (getenv("SYSTEMD_EXEC_PID"))
+		setenv("SYSTEMD_EXEC_PID", pid, 1);
 	setenv("LISTEN_FDS", "3", 1);
 	setenv("LISTEN_FDNAMES", "memory-5:ublkd.socket:memory-6", 1);
 
@@ -591,10 +595,22 @@ static int restart_with_store(void)
 	return 0;
 }
 
+/*
+ * The store is systemd's where it says so ($FDSTORE, systemd 258+) and where we are a
+ * service's main process ($SYSTEMD_EXEC_PID, as systemd 257 tells a unit's ExecStart=).
+ */
 START_TEST(test_fdstore)
 {
-	int fd = ram_with_text(MIB, 0, "five"), got;
-	char err[ERR_MAX] = "";
+	char err[ERR_MAX] = "", pid[16];
+	int fd, got;
+
+	if (_i == 0) {
+		setenv("FDSTORE", "16", 1);
+	} else {
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		setenv("SYSTEMD_EXEC_PID", pid, 1);
+	}
+	fd = ram_with_text(MIB, 0, "five");
 
 	ck_assert_msg(mem_store_keep(5, fd, err, sizeof(err)) == 0, "keep: %s", err);
 	ck_assert_str_eq(notification(&got), "FDSTORE=1\nFDNAME=memory-5");
@@ -643,7 +659,7 @@ static Suite *mem_store_suite(void)
 	tc = tcase_create("fdstore");
 	tcase_add_unchecked_fixture(tc, keeper_test_case_setup, keeper_test_case_teardown);
 	tcase_add_checked_fixture(tc, fdstore_setup, fdstore_teardown);
-	tcase_add_test(tc, test_fdstore);
+	tcase_add_loop_test(tc, test_fdstore, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

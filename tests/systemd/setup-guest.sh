@@ -11,7 +11,9 @@
 # - one device that cannot come up (its file does not exist);
 # - fstab lines that mount two of the devices (x-systemd.requires=ublkd.service): one whose
 #   image lives on /var/lib/ublkd, one whose image lives on /srv; and a noauto line for the
-#   memory device, which a test formats and mounts;
+#   memory device, which a test formats and mounts, ordered after the service only
+#   (x-systemd.after=): before systemd 254 a restart of the service also restarts the mounts
+#   that require it;
 # - a oneshot unit that adds a device (not enabled: a test starts it).
 # Every image made before boot is an ext4 with a marker file that says where it lives.
 set -eu
@@ -127,7 +129,7 @@ cat >>/etc/fstab <<'FSTAB'
 /ublkd-vm-disks/srv.ext4 /srv ext4 loop,x-systemd.requires=ublkd-test-late.service 0 0
 /dev/ublkb12 /mnt/ublk ext4 defaults,x-systemd.requires=ublkd.service 0 0
 /dev/ublkb15 /mnt/ublk-srv ext4 defaults,x-systemd.requires=ublkd.service 0 0
-/dev/ublkb11 /mnt/ram ext4 noauto,x-systemd.requires=ublkd.service 0 0
+/dev/ublkb11 /mnt/ram ext4 noauto,x-systemd.after=ublkd.service 0 0
 FSTAB
 mkdir -p /mnt/ram
 systemctl enable ublkd.service

@@ -169,10 +169,19 @@ START_TEST(test_boot_mounts)
 }
 END_TEST
 
+/* systemd's version: 252 in Debian 12, 257 in 13. */
+static unsigned systemd_version(void)
+{
+	sh_ok("systemctl --version | head -n1");
+	return (unsigned)strtoul(r.out + strcspn(r.out, "0123456789"), NULL, 10);
+}
+
 START_TEST(test_unit_verifies)
 {
-	sh_ok("systemd-analyze verify /usr/lib/systemd/system/ublkd.service "
-	      "/usr/lib/systemd/system/ublkd.socket 2>&1");
+	/* RestartMode= came with systemd 254; older ones warn and restart the old way. */
+	sh_okf("systemd-analyze verify /usr/lib/systemd/system/ublkd.service "
+	       "/usr/lib/systemd/system/ublkd.socket 2>&1 %s",
+	       systemd_version() < 254 ? "| grep -v \"Unknown key 'RestartMode'\" || true" : "");
 	ck_assert_msg(r.out[0] == '\0', "systemd-analyze verify: %s", r.out);
 	/* systemd breaks an ordering cycle by dropping a job, and says so only in the journal. */
 	run_sh(&r, "journalctl -b --no-pager -o cat | "
@@ -287,17 +296,25 @@ static unsigned n_restarts(void)
 }
 
 /*
- * SIGKILL of the service's daemon under an ext4 on a memory device mounted from fstab, with a
- * writer running: systemd starts ublkd again, which takes every device over before READY=1
+ * SIGKILL of the service's daemon under an ext4 on a memory device mounted from fstab (with
+ * x-systemd.after=, as README says for systemd older than 254), with a writer running: systemd starts ublkd again, which takes every device over before READY=1
  * (the status says so); the mount stays usable, the RAM disk's contents are all there, the
  * writer never saw an error, and the kernel logged no I/O error.
  */
 START_TEST(test_crash_restart)
 {
+	bool old_systemd = systemd_version() < 254;
 	unsigned restarts = n_restarts();
 	pid_t old = main_pid(), now = 0;
 	unsigned long before, after;
 
+	/*
+	 * Before RestartMode= (systemd 254) a restart also restarts the mounts that require the
+	 * service, and their unmount waits for the daemon being restarted: README says to use
+	 * x-systemd.after= there. The two fstab mounts of other tests that require it go for now.
+	 */
+	if (old_systemd)
+		sh_ok("systemctl stop mnt-ublk.mount 'mnt-ublk\\x2dsrv.mount'");
 	sh_ok("mkfs.ext4 -q -F /dev/ublkb11 && mount /mnt/ram && head -c 4M /dev/urandom "
 	      ">/tmp/ram-payload && cp /tmp/ram-payload /mnt/ram/payload && sync");
 	sh_ok("(i=0; while :; do i=$((i+1)); echo $i >/mnt/ram/counter.tmp && "
@@ -326,6 +343,8 @@ START_TEST(test_crash_restart)
 	sh_ok("kill $(cat /tmp/ram-writer.pid); cmp /tmp/ram-payload /mnt/ram/payload");
 	run_sh(&r, "dmesg | grep -iE 'I/O error|EXT4-fs error'");
 	ck_assert_msg(r.status == 1, "kernel log: %s", r.out);
+	if (old_systemd)
+		sh_ok("systemctl start mnt-ublk.mount 'mnt-ublk\\x2dsrv.mount'");
 }
 END_TEST
 

@@ -220,9 +220,12 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 	}
 	/* A memory device's RAM outlives us from now on, for the daemon that adopts it. */
 	ret = backend_keep(&d->be, d->info.dev_id, err, sizeof(err));
-	if (ret < 0)
+	if (ret < 0) {
 		daemon_warn(dm, "%s: its contents will not survive a crash of ublkd: %s", label,
 			    err);
+		/* Nor may RAM an older device of this id left behind be taken for them. */
+		backend_forget(d->conf.backend, d->info.dev_id);
+	}
 	snprintf(id_text, sizeof(id_text), "%u", d->info.dev_id);
 	dev_conf_set(&d->conf, "id", id_text, err, sizeof(err));
 	if (!d->conf.name[0]) {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The daemon of include/daemon.h: the devices it owns, the config reload, and the control
- * thread's loop over its socket (src/server.c), signals and finished teardowns
- * (src/teardown.c). Only queue and teardown threads run beside the control thread.
+ * The daemon of include/daemon.h: the registry of the devices it owns, its start and the
+ * control thread's loop over its socket (src/server.c), signals and finished teardowns
+ * (src/teardown.c). The config file's devices are src/daemon_config.c's, devices handed
+ * between daemons src/daemon_handover.c's. Only queue and teardown threads run beside the
+ * control thread.
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "adopt.h"
 #include "config.h"
 #include "ctrl.h"
 #include "daemon.h"
+#include "daemon_state.h"
 #include "dev_conf.h"
 #include "device.h"
 #include "device_ublk.h"
@@ -40,51 +42,8 @@
 /* An auto-started daemon that has no device for this long goes away. */
 #define AUTO_EXIT_IDLE_MS 30000
 
-/* Why a device is being torn down: says who hears of the outcome. */
-enum teardown_reason {
-	TEARDOWN_REQUEST,  /* `ublkd del`: the client waits for the answer */
-	TEARDOWN_RELOAD,   /* gone from the config: logged */
-	TEARDOWN_SHUTDOWN, /* SIGTERM: logged; the daemon exits once every one ended */
-};
-
-/* One device of ours; td is set while its teardown thread runs. */
-struct dev_slot {
-	struct device *d;
-	struct teardown *td;
-	enum teardown_reason reason;
-};
-
-struct daemon {
-	const struct daemon_opts *opts;
-	struct ublk_ctrl ctrl;
-	uint64_t features;
-	cpu_set_t allowed_cpus; /* our affinity at start: what the admin let us use */
-	struct dev_slot *slots;
-	unsigned nr_slots;
-	struct server srv;
-	int signal_fd;
-	int lock_fd;
-	int report_fd;
-	int teardown_fd; /* eventfd: a teardown thread finished */
-	bool stopping;
-	bool shutdown_failed; /* a device that could not be deleted at shutdown */
-	/* Config devices that did not come up, for STATUS=: "disk, scratch". */
-	char failed[1024];
-	/* Our binary as started, before our own mount namespace: what an upgrade runs. */
-	char self_path[PATH_MAX];
-	/* Devices taken over from a dead ublkd since start, for STATUS=. */
-	unsigned recovered;
-	/*
-	 * What adoption did ("ok ..." and "error ..." lines) since `ublkd recover` last asked;
-	 * cut (with a note in the log) when more happened than a reply holds.
-	 */
-	char recover_report[IPC_MSG_MAX / 2];
-};
-
 /* Logs, and tells the process waiting for our start (if any) as "warning ...". */
-static void daemon_warn(struct daemon *dm, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void daemon_warn(struct daemon *dm, const char *fmt, ...)
+void daemon_warn(struct daemon *dm, const char *fmt, ...)
 {
 	char msg[CONFIG_ERR_MAX + 256];
 	va_list ap;
@@ -121,7 +80,7 @@ static const char *dev_label(const struct dev_conf *c, char *buf, size_t len)
 	return buf;
 }
 
-static unsigned daemon_live_devices(const struct daemon *dm)
+unsigned daemon_live_devices(const struct daemon *dm)
 {
 	unsigned n = 0;
 
@@ -130,7 +89,7 @@ static unsigned daemon_live_devices(const struct daemon *dm)
 	return n;
 }
 
-static int daemon_find_name(const struct daemon *dm, const char *name)
+int daemon_find_name(const struct daemon *dm, const char *name)
 {
 	for (unsigned i = 0; i < dm->nr_slots; i++)
 		if (!strcmp(dm->slots[i].d->conf.name, name))
@@ -158,8 +117,8 @@ static int daemon_find(const struct daemon *dm, const char *what)
  * reason in out. client_pid > 0: the file backend's path is the client's, reached through its
  * root (the client may live in another mount namespace than ours).
  */
-static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid, char *out,
-		      size_t out_len)
+int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid, char *out,
+	       size_t out_len)
 {
 	char label[DEV_NAME_MAX + 16], err[DEV_ERR_MAX], id_text[16];
 	struct dev_slot *slots;
@@ -247,8 +206,8 @@ static int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid
 }
 
 /* Starts tearing slot i down in the background; the outcome comes to daemon_reap(). */
-static int daemon_remove(struct daemon *dm, unsigned i, bool force, enum teardown_reason reason,
-			 struct conn *waiter)
+int daemon_remove(struct daemon *dm, unsigned i, bool force, enum teardown_reason reason,
+		  struct conn *waiter)
 {
 	struct dev_slot *slot = &dm->slots[i];
 	struct teardown *td;
@@ -370,105 +329,6 @@ static void handle_del(struct daemon *dm, const struct request *req, struct conn
 	daemon_remove(dm, (unsigned)i, req->force, TEARDOWN_REQUEST, c);
 }
 
-static int daemon_reload(struct daemon *dm, char *msg, size_t msg_len);
-static void daemon_upgrade(struct daemon *dm, struct conn *c);
-static void daemon_notify_status(struct daemon *dm, const char *state, const char *extra);
-
-static bool daemon_owns_id(const struct daemon *dm, uint32_t dev_id)
-{
-	for (unsigned i = 0; i < dm->nr_slots; i++)
-		if (dm->slots[i].d->info.dev_id == dev_id)
-			return true;
-	return false;
-}
-
-static void report_adoption(struct daemon *dm, bool ok, const char *msg)
-{
-	size_t used = strlen(dm->recover_report);
-	int n = snprintf(dm->recover_report + used, sizeof(dm->recover_report) - used, "%s %s\n",
-			 ok ? "ok" : "error", msg);
-
-	if (n < 0 || (size_t)n >= sizeof(dm->recover_report) - used) {
-		dm->recover_report[used] = '\0';
-		log_msg(LOG_LEVEL_WARNING, "recover: report full; see the log for the rest");
-	}
-}
-
-/*
- * Takes over every device with a description in RUN_DIR/devices that is not ours: those a dead
- * ublkd left. Each outcome is logged and kept for `ublkd recover`; the number of devices that
- * could not be recovered is returned.
- */
-static unsigned daemon_adopt_all(struct daemon *dm)
-{
-	const struct adopt_env env = { .ctrl = &dm->ctrl,
-				       .features = dm->features,
-				       .allowed_cpus = &dm->allowed_cpus };
-	char msg[DEV_ERR_MAX + DEV_ORIGIN_MAX + 256];
-	struct dev_slot *slots;
-	unsigned nr_ids, failed = 0;
-	uint32_t *ids;
-	int ret;
-
-	ret = state_store_ids(&ids, &nr_ids);
-	if (ret < 0) {
-		daemon_warn(dm, "recover: %s/devices: %s", ipc_run_dir(), strerror(-ret));
-		return 1;
-	}
-	for (unsigned i = 0; i < nr_ids; i++) {
-		struct device *d;
-
-		if (daemon_owns_id(dm, ids[i]))
-			continue;
-		slots = realloc(dm->slots, (dm->nr_slots + 1) * sizeof(*slots));
-		if (!slots) {
-			daemon_warn(dm, "recover: %s", strerror(ENOMEM));
-			failed++;
-			break;
-		}
-		dm->slots = slots;
-		switch (adopt_device(&env, ids[i], &d, msg, sizeof(msg))) {
-		case ADOPT_RECOVERED:
-			dm->slots[dm->nr_slots++] = (struct dev_slot){ .d = d };
-			dm->recovered++;
-			log_msg(LOG_LEVEL_NOTICE, "%s", msg);
-			report_adoption(dm, true, msg);
-			break;
-		case ADOPT_STALE:
-		case ADOPT_NOT_OURS:
-			log_msg(LOG_LEVEL_INFO, "recover: %s", msg);
-			break;
-		case ADOPT_DELETED:
-		case ADOPT_FAILED:
-			daemon_warn(dm, "recover: %s", msg);
-			report_adoption(dm, false, msg);
-			failed++;
-			break;
-		}
-	}
-	free(ids);
-	return failed;
-}
-
-/* `ublkd recover`: adopts what is left now, and answers with all adoption did until now. */
-static void handle_recover(struct daemon *dm, struct conn *c)
-{
-	char *line, *save = NULL;
-
-	daemon_adopt_all(dm);
-	if (!dm->recover_report[0]) {
-		conn_reply(c, 0, "nothing to recover");
-		return;
-	}
-	for (line = strtok_r(dm->recover_report, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		bool ok = !strncmp(line, "ok ", 3);
-
-		conn_reply(c, ok ? 0 : -EIO, "%s", line + (ok ? 3 : 6));
-	}
-	dm->recover_report[0] = '\0';
-}
-
 static void daemon_handle_request(void *ctx, struct conn *c)
 {
 	struct daemon *dm = ctx;
@@ -489,7 +349,7 @@ static void daemon_handle_request(void *ctx, struct conn *c)
 	} else if (req.kind == REQUEST_DEL) {
 		handle_del(dm, &req, c);
 	} else if (req.kind == REQUEST_RECOVER) {
-		handle_recover(dm, c);
+		daemon_recover_request(dm, c);
 	} else if (req.kind == REQUEST_UPGRADE) {
 		/* Returns only when the upgrade did not happen, with the reason in the reply. */
 		daemon_upgrade(dm, c);
@@ -500,152 +360,8 @@ static void daemon_handle_request(void *ctx, struct conn *c)
 	daemon_finish_conn(dm, c);
 }
 
-/*
- * After an exec that failed with devices quiesced: their queue threads got nothing more to
- * do. Each device is let go (threads joined, /dev/ublkcN closed, nothing said to the kernel)
- * and taken over again, as the new image would have.
- */
-static void daemon_take_back(struct daemon *dm)
-{
-	while (dm->nr_slots) {
-		struct device *d = dm->slots[--dm->nr_slots].d;
-
-		dev_stop_queues(d);
-		backend_close(&d->be);
-		free(d);
-	}
-	daemon_adopt_all(dm);
-}
-
-/*
- * `ublkd upgrade` or SIGUSR2: hands every device to the binary installed now, by exec in this
- * process (include/upgrade.h). Returns only if that did not happen; c (if any) has the reason.
- */
-static void daemon_upgrade(struct daemon *dm, struct conn *c)
-{
-	struct upgrade_handoff h = {
-		.listen_fd = dm->srv.listen_fd,
-		.activated = dm->srv.activated,
-		.conn_fd = c ? c->fd : -1,
-	};
-	char err[PATH_MAX + 128];
-	struct device **devs;
-	unsigned quiesced = 0;
-
-	for (unsigned i = 0; i < dm->nr_slots; i++) {
-		if (dm->slots[i].td) {
-			snprintf(err, sizeof(err),
-				 "upgrade: \"%s\" is being deleted; try again once it is gone",
-				 dm->slots[i].d->conf.name);
-			goto refuse;
-		}
-	}
-	if (dm->srv.listen_fd < 0) {
-		snprintf(err, sizeof(err), "upgrade: this ublkd is exiting");
-		goto refuse;
-	}
-	devs = calloc(dm->nr_slots + 1, sizeof(*devs));
-	if (!devs) {
-		snprintf(err, sizeof(err), "upgrade: %s", strerror(ENOMEM));
-		goto refuse;
-	}
-	for (unsigned i = 0; i < dm->nr_slots; i++)
-		devs[i] = dm->slots[i].d;
-	notify_send("RELOADING=1\nSTATUS=upgrading: handing the devices over");
-	upgrade_hand_over(&dm->ctrl, devs, dm->nr_slots, dm->self_path, dm->opts, &h, &quiesced,
-			  err, sizeof(err));
-	free(devs);
-	log_msg(LOG_LEVEL_ERR, "%s; this ublkd serves on", err);
-	if (quiesced)
-		daemon_take_back(dm);
-	daemon_notify_status(dm, "READY=1\n", "last upgrade failed");
-refuse:
-	if (c)
-		conn_reply(c, -EAGAIN, "%s", err);
-	else
-		log_msg(LOG_LEVEL_WARNING, "%s", err);
-}
-
-static void note_failed(struct daemon *dm, const char *name)
-{
-	size_t used = strlen(dm->failed);
-
-	snprintf(dm->failed + used, sizeof(dm->failed) - used, "%s%s", used ? ", " : "", name);
-}
-
-/* The [global] settings that a flag did not already decide. */
-static void apply_global(struct daemon *dm, const struct config *cfg)
-{
-	if (!dm->opts->log_level_given)
-		log_set_level(cfg->log_level_given ? cfg->log_level : LOG_LEVEL_DEFAULT);
-}
-
-/*
- * A config device that already runs (adopted from a dead ublkd, or kept by a reload) runs on as
- * it is: re-creating it would pull the disk from under its users.
- */
-static void warn_if_changed(struct daemon *dm, const struct device *running,
-			    const struct dev_conf *wanted)
-{
-	if (!dev_conf_same_device(&running->conf, wanted))
-		daemon_warn(dm,
-			    "device \"%s\" (%s) changed; it runs as before until it is deleted or "
-			    "ublkd restarts",
-			    wanted->name, wanted->origin);
-}
-
-/*
- * Creates the config file's devices, but for those already running (adopted); -errno (fatal
- * says why) only if the file cannot be read.
- */
-static int daemon_load_config(struct daemon *dm, const char *path, char *fatal, size_t fatal_len)
-{
-	char err[CONFIG_ERR_MAX], msg[CONFIG_ERR_MAX + 64];
-	unsigned up = 0, failed = 0;
-	struct config cfg;
-	int ret;
-
-	ret = config_load(path, &cfg, err, sizeof(err));
-	if (ret < 0) {
-		snprintf(fatal, fatal_len, "config: %s", err);
-		return ret;
-	}
-	apply_global(dm, &cfg);
-	for (unsigned i = 0; i < cfg.nr_errors; i++)
-		daemon_warn(dm, "config: %s", cfg.errors[i]);
-	for (unsigned i = 0; i < cfg.nr_devs; i++) {
-		struct config_dev *cd = &cfg.devs[i];
-
-		if (cd->error) {
-			daemon_warn(dm, "device \"%s\" not created: %s", cd->conf.name, cd->err);
-			note_failed(dm, cd->conf.name);
-			failed++;
-			continue;
-		}
-		config_resolve_path(&cd->conf, path);
-		ret = daemon_find_name(dm, cd->conf.name);
-		if (ret >= 0) {
-			warn_if_changed(dm, dm->slots[ret].d, &cd->conf);
-			up++;
-			continue;
-		}
-		if (daemon_add(dm, &cd->conf, 0, msg, sizeof(msg)) < 0) {
-			daemon_warn(dm, "%s: %s", cd->conf.origin, msg);
-			note_failed(dm, cd->conf.name);
-			failed++;
-			continue;
-		}
-		up++;
-	}
-	if (failed)
-		daemon_warn(dm, "config %s: %u of %u devices up; see the lines above for the rest",
-			    path, up, up + failed);
-	config_free(&cfg);
-	return 0;
-}
-
 /* READY=1 (or what is given first) with a STATUS= line of what runs and what failed. */
-static void daemon_notify_status(struct daemon *dm, const char *state, const char *extra)
+void daemon_notify_status(struct daemon *dm, const char *state, const char *extra)
 {
 	unsigned live = daemon_live_devices(dm);
 
@@ -657,112 +373,6 @@ static void daemon_notify_status(struct daemon *dm, const char *state, const cha
 	notify_sendf("%sSTATUS=%u device%s live%s%s%s%s%s", state, live, live == 1 ? "" : "s",
 		     recovered, dm->failed[0] ? "; failed: " : "", dm->failed, extra ? "; " : "",
 		     extra ? extra : "");
-}
-
-static bool from_command_line(const struct device *d)
-{
-	return !strcmp(d->conf.origin, "command line");
-}
-
-/* The config's first error, for the reply to `ublkd reload`; false if it has none. */
-static bool config_first_error(const struct config *cfg, char *msg, size_t msg_len)
-{
-	if (cfg->nr_errors) {
-		snprintf(msg, msg_len, "%s", cfg->errors[0]);
-		return true;
-	}
-	for (unsigned i = 0; i < cfg->nr_devs; i++) {
-		if (cfg->devs[i].error) {
-			snprintf(msg, msg_len, "%s", cfg->devs[i].err);
-			return true;
-		}
-	}
-	return false;
-}
-
-/*
- * SIGHUP or `ublkd reload`: the config file again. A file with any error changes nothing.
- * Otherwise devices new in it are created, devices gone from it deleted unless in use (not
- * those `ublkd add` made), and a device whose description changed is left as it runs, with a
- * warning: re-creating it would pull the disk from under its users. Returns once the new
- * devices are live (deletions finish in the background); msg says what happened.
- */
-static int daemon_reload(struct daemon *dm, char *msg, size_t msg_len)
-{
-	char err[CONFIG_ERR_MAX], add_msg[CONFIG_ERR_MAX + 64];
-	const char *path = dm->opts->config_path;
-	unsigned failed = 0;
-	struct timespec now;
-	struct config cfg;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu",
-		     (unsigned long long)now.tv_sec * 1000000ULL +
-			     (unsigned long long)now.tv_nsec / 1000);
-	if (!path) {
-		log_msg(LOG_LEVEL_NOTICE, "reload: no config file to read");
-		snprintf(msg, msg_len, "reload: this ublkd was started without a config file");
-		daemon_notify_status(dm, "READY=1\n", NULL);
-		return -ENOENT;
-	}
-	log_msg(LOG_LEVEL_NOTICE, "reload: reading %s", path);
-	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
-		log_msg(LOG_LEVEL_ERR, "reload rejected: config: %s", err);
-		snprintf(msg, msg_len, "reload rejected: config: %s", err);
-		daemon_notify_status(dm, "READY=1\n", "last reload rejected");
-		return -EINVAL;
-	}
-	for (unsigned i = 0; i < cfg.nr_errors; i++)
-		log_msg(LOG_LEVEL_ERR, "reload rejected: %s", cfg.errors[i]);
-	for (unsigned i = 0; i < cfg.nr_devs; i++) {
-		if (cfg.devs[i].error)
-			log_msg(LOG_LEVEL_ERR, "reload rejected: device \"%s\": %s",
-				cfg.devs[i].conf.name, cfg.devs[i].err);
-	}
-	if (config_first_error(&cfg, err, sizeof(err))) {
-		log_msg(LOG_LEVEL_ERR, "reload rejected: %s has errors; running devices unchanged",
-			path);
-		snprintf(msg, msg_len, "reload rejected, running devices unchanged: %s", err);
-		config_free(&cfg);
-		daemon_notify_status(dm, "READY=1\n", "last reload rejected");
-		return -EINVAL;
-	}
-	apply_global(dm, &cfg);
-	for (unsigned i = 0; i < dm->nr_slots; i++) {
-		struct device *d = dm->slots[i].d;
-		bool listed = false;
-
-		for (unsigned j = 0; j < cfg.nr_devs && !listed; j++)
-			listed = !strcmp(cfg.devs[j].conf.name, d->conf.name);
-		if (!listed && !from_command_line(d))
-			daemon_remove(dm, i, false, TEARDOWN_RELOAD, NULL);
-	}
-	dm->failed[0] = '\0';
-	for (unsigned j = 0; j < cfg.nr_devs; j++) {
-		struct config_dev *cd = &cfg.devs[j];
-		int i = daemon_find_name(dm, cd->conf.name);
-
-		config_resolve_path(&cd->conf, path);
-		if (i >= 0) {
-			warn_if_changed(dm, dm->slots[i].d, &cd->conf);
-			continue;
-		}
-		if (daemon_add(dm, &cd->conf, 0, add_msg, sizeof(add_msg)) < 0) {
-			log_msg(LOG_LEVEL_ERR, "reload: %s: %s", cd->conf.origin, add_msg);
-			note_failed(dm, cd->conf.name);
-			failed++;
-		}
-	}
-	config_free(&cfg);
-	log_msg(LOG_LEVEL_NOTICE, "reload: done, %u devices live", daemon_live_devices(dm));
-	daemon_notify_status(dm, "READY=1\n", NULL);
-	if (failed) {
-		snprintf(msg, msg_len, "reload: done, but %u device%s failed: %s (see the log)",
-			 failed, failed == 1 ? "" : "s", dm->failed);
-		return -EIO;
-	}
-	snprintf(msg, msg_len, "reload: done, %u devices live", daemon_live_devices(dm));
-	return 0;
 }
 
 /* Signals arrive as reads of signal_fd; every thread started later inherits the blocked mask. */

@@ -199,10 +199,8 @@ struct kill_case {
 };
 
 static const struct kill_case kill_cases[] = {
-	{ "null", BY_RECOVER },
-	{ "file", BY_RECOVER },
-	{ "memory", BY_RECOVER },
-	{ "file", BY_ADD },
+	{ "null", BY_RECOVER }, { "file", BY_RECOVER }, { "memory", BY_RECOVER },
+	{ "null", BY_ADD },	{ "file", BY_ADD },	{ "memory", BY_ADD },
 };
 
 /*

@@ -26,7 +26,7 @@ struct upgrade_handoff {
 	int listen_fd;	      /* the control socket, listening */
 	bool activated;	      /* ... and systemd's (socket activation) */
 	int conn_fd;	      /* the asking client, or -1 (SIGUSR2) */
-	uint64_t started_ms;  /* CLOCK_MONOTONIC ms when the hand-over began */
+	int64_t started_ms;   /* CLOCK_MONOTONIC ms when the hand-over began */
 	char old_version[32]; /* the version that handed over */
 	/*
 	 * Memory devices' RAM, "ID:FD,ID:FD" (malloc()ed; NULL: none): under systemd it sits in

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "adopt.h"
 #include "config.h"
 #include "ctrl.h"
@@ -24,18 +25,10 @@
 #define ADOPT_SETTLE_MS 12000
 #define ADOPT_POLL_MS 20
 
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* GET_DEV_INFO, waiting while the device is live with a server that is gone (or is us: exec). */
 static int settled_info(struct ublk_ctrl *c, uint32_t dev_id, struct ublksrv_ctrl_dev_info *info)
 {
-	uint64_t deadline = monotonic_ms() + ADOPT_SETTLE_MS;
+	int64_t deadline = monotonic_ms() + ADOPT_SETTLE_MS;
 	int ret;
 
 	for (;;) {
@@ -72,7 +65,7 @@ enum adopt_result adopt_device(const struct adopt_env *env, uint32_t dev_id, str
 {
 	char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX + 64], name[DEV_NAME_MAX + 16];
 	struct ublksrv_ctrl_dev_info info;
-	uint64_t start_ms = monotonic_ms();
+	int64_t start_ms = monotonic_ms();
 	struct dev_conf conf;
 	struct device *d;
 	int ret;
@@ -140,8 +133,8 @@ enum adopt_result adopt_device(const struct adopt_env *env, uint32_t dev_id, str
 	}
 	/* The description again, now under our pid. */
 	state_store_write(dev_id, &d->conf);
-	snprintf(msg, msg_len, "recovered \"%s\" (/dev/ublkb%u, %s backend) in %llu ms", name,
-		 dev_id, d->be.ops->name, (unsigned long long)(monotonic_ms() - start_ms));
+	snprintf(msg, msg_len, "recovered \"%s\" (/dev/ublkb%u, %s backend) in %lld ms", name,
+		 dev_id, d->be.ops->name, (long long)(monotonic_ms() - start_ms));
 	*out = d;
 	return ADOPT_RECOVERED;
 }

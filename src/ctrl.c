@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ctrl.h"
 
 /* One command at a time; a spare slot or two for nothing in particular. */
@@ -119,14 +120,6 @@ void ublk_ctrl_close(struct ublk_ctrl *c)
 		munmap(c->payload, CTRL_PAYLOAD_BYTES);
 	c->payload = NULL;
 	c->state = UBLK_CTRL_CLOSED;
-}
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Submit what is queued and wait for the CQE of seq: 0 and *res, or -ETIMEDOUT, or -errno. */

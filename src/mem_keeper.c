@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fdpass.h"
 #include "ipc.h"
 #include "mem_keeper.h"
@@ -44,14 +45,6 @@ struct keeper {
 	size_t nr;
 	bool done; /* the last drop came: nothing to keep any more */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The keeper's address, RUN_DIR/memory.sock. */
 static int keeper_addr(struct sockaddr_un *addr)
@@ -313,7 +306,7 @@ static int keeper_shed(int *ready_fd)
  */
 static int keeper_listen(struct keeper *k)
 {
-	int64_t deadline = now_ms() + KEEPER_CONN_TIMEOUT_MS;
+	int64_t deadline = monotonic_ms() + KEEPER_CONN_TIMEOUT_MS;
 	struct sockaddr_un addr;
 	int lock_fd, ret = keeper_addr(&addr);
 
@@ -325,7 +318,7 @@ static int keeper_listen(struct keeper *k)
 	while (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK)
 			return -errno;
-		if (now_ms() >= deadline)
+		if (monotonic_ms() >= deadline)
 			return -EEXIST;
 		usleep(10 * 1000);
 	}

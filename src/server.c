@@ -12,20 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "listen_fds.h"
 #include "log.h"
 #include "server.h"
 
 /* A client that sends nothing for this long is dropped. */
 #define CONN_TIMEOUT_MS 10000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct activation {
 	int fd;		  /* the listening socket we took, or -1 */
@@ -166,7 +159,7 @@ unsigned server_poll_fds(const struct server *s, struct pollfd *pfd)
 
 int server_poll_timeout_ms(const struct server *s)
 {
-	int64_t first = -1, now = now_ms();
+	int64_t first = -1, now = monotonic_ms();
 
 	for (unsigned i = 0; i < SERVER_MAX_CONNS; i++) {
 		const struct conn *c = s->conns[i];
@@ -211,7 +204,7 @@ static void server_accept(struct server *s)
 	}
 	c->fd = fd;
 	c->pid = cred.pid;
-	c->deadline_ms = now_ms() + CONN_TIMEOUT_MS;
+	c->deadline_ms = monotonic_ms() + CONN_TIMEOUT_MS;
 	s->conns[slot] = c;
 }
 
@@ -247,7 +240,7 @@ static bool conn_read(struct conn *c, bool *bad)
 void server_dispatch(struct server *s, const struct pollfd *pfd, unsigned nr,
 		     void (*on_request)(void *ctx, struct conn *c), void *ctx)
 {
-	int64_t now = now_ms();
+	int64_t now = monotonic_ms();
 
 	for (unsigned p = 0; p < nr; p++) {
 		if (!pfd[p].revents)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "backend.h"
 #include "ctrl.h"
 #include "device.h"
@@ -45,14 +46,6 @@ static int keep_across_exec(int fd)
 	if (fd >= 0 && (flags < 0 || fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) < 0))
 		return -errno;
 	return 0;
-}
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* "ID:FD,..." of every memory device's memfd; NULL if there is none (or no memory). */
@@ -103,7 +96,7 @@ static int upgrade_exec(const char *path, const struct daemon_opts *opts,
 		argv[argc++] = log_level_name(log_get_level());
 	}
 	argv[argc] = NULL;
-	if (asprintf(&env, "listen=%d activated=%d conn=%d started=%" PRIu64 " from=%s ram=%s",
+	if (asprintf(&env, "listen=%d activated=%d conn=%d started=%" PRId64 " from=%s ram=%s",
 		     h->listen_fd, h->activated, h->conn_fd, h->started_ms, h->old_version,
 		     ram) < 0) {
 		env = NULL;
@@ -175,14 +168,13 @@ int upgrade_hand_over(struct ublk_ctrl *ctrl, struct device *const *devs, unsign
 void upgrade_report(struct upgrade_handoff *h, unsigned live, unsigned lost,
 		    const char *lost_details)
 {
-	uint64_t paused_ms = monotonic_ms() - h->started_ms;
+	int64_t paused_ms = monotonic_ms() - h->started_ms;
 	char msg[256];
 
 	snprintf(msg, sizeof(msg),
 		 "upgraded ublkd %s to %s in place (pid %d): %u devices live again, %u lost; I/O "
-		 "paused %llu ms",
-		 h->old_version, UBLKD_VERSION, getpid(), live, lost,
-		 (unsigned long long)paused_ms);
+		 "paused %lld ms",
+		 h->old_version, UBLKD_VERSION, getpid(), live, lost, (long long)paused_ms);
 	log_msg(lost ? LOG_LEVEL_ERR : LOG_LEVEL_NOTICE, "%s", msg);
 	if (h->conn_fd < 0)
 		return;
@@ -216,7 +208,7 @@ bool upgrade_take(struct upgrade_handoff *h)
 	h->listen_fd = h->conn_fd = -1;
 	if (!env)
 		return false;
-	if (sscanf(env, "listen=%d activated=%d conn=%d started=%" SCNu64 " from=%31s",
+	if (sscanf(env, "listen=%d activated=%d conn=%d started=%" SCNd64 " from=%31s",
 		   &h->listen_fd, &activated, &h->conn_fd, &h->started_ms, h->old_version) != 5 ||
 	    h->listen_fd < 0 || !is_unix_stream(h->listen_fd, true) ||
 	    (h->conn_fd >= 0 && !is_unix_stream(h->conn_fd, false))) {

@@ -36,6 +36,9 @@ enum backend_op {
 #define BACKEND_CAP_DISCARD (1U << 2)	   /* DISCARD frees space; reads then return zeroes */
 #define BACKEND_CAP_WRITE_ZEROES (1U << 3) /* WRITE_ZEROES without a data buffer */
 
+/* The largest READ or WRITE a backend is given: 512 KiB, the kernel's default too. */
+#define BACKEND_MAX_IO_BYTES (512U * 1024)
+
 /* submit()/complete(): the request goes on; its end comes through complete(). */
 #define BACKEND_IO_QUEUED 1
 
@@ -50,22 +53,47 @@ struct backend_io {
 	uint16_t tag; /* the request's slot in its queue; unique among requests in flight */
 	uint64_t offset_bytes; /* within the device */
 	uint32_t len_bytes;    /* 0 for FLUSH */
-	void *buf;	       /* READ/WRITE data, len_bytes long; page-aligned */
-	uint32_t done_bytes;   /* progress of a request that completes in parts (backend-owned) */
+	/*
+	 * READ/WRITE data, len_bytes long, page-aligned, in copy mode; NULL in the other modes
+	 * (see backend_queue.io_mode for where the bytes are then).
+	 */
+	void *buf;
+	uint32_t done_bytes;	/* progress of a request that completes in parts (backend-owned) */
+	uint64_t user_copy_off; /* user copy: where on cdev_fd the request's first byte is */
 };
 
 struct backend;
 
-/* One per queue thread: the ring a backend queues on, and its per-queue state. */
+/* Registered file slots of a queue ring: the device's /dev/ublkcN, then the backend's io_fd. */
+#define BACKEND_FIXED_CDEV 0
+#define BACKEND_FIXED_IO_FD 1
+
+/*
+ * One per queue thread: the ring a backend queues on, and its per-queue state.
+ *
+ * Where a request's bytes are, by io_mode (one of the backend's io_modes, never AUTO/BATCH):
+ *   COPY       io->buf; with fixed_bufs it is also registered buffer io->tag of the ring
+ *   USER_COPY  in the kernel: pread()/pwrite() cdev_fd at io->user_copy_off
+ *   ZERO_COPY  registered buffer io->tag of the ring: READ_FIXED/WRITE_FIXED with address 0
+ *              at the request's first byte
+ */
 struct backend_queue {
 	struct backend *be;
 	struct uring *ring; /* the queue's ring; NULL in tests of synchronous backends */
 	uint16_t q_id;
+	enum dev_io_mode io_mode;
+	int cdev_fd;	  /* /dev/ublkcN */
+	bool fixed_files; /* the ring has BACKEND_FIXED_* registered: SQEs use the slots */
+	bool fixed_bufs;  /* COPY: every tag's buffer is registered at index tag */
 	void *priv;
 };
 
 struct backend_ops {
 	const char *name;
+	/* IO_MODE_BIT()s of the modes beyond COPY that it serves, and io_mode = auto's choice
+	 * among them, best first, IO_MODE_AUTO-terminated (copy when none is offered) */
+	unsigned io_modes;
+	const enum dev_io_mode *io_mode_order;
 	/*
 	 * Opens what conf describes and fills be->size_bytes, be->block_size (conf's, or the
 	 * backing device's when conf gives none), be->caps. -errno with a message in err that
@@ -96,6 +124,8 @@ struct backend_ops {
 
 struct backend {
 	const struct backend_ops *ops;
+	/* The fd its SQEs read and write (a file, a memfd), registered with each queue ring; -1 */
+	int io_fd;
 	uint64_t size_bytes;
 	uint32_t block_size;
 	uint32_t caps; /* BACKEND_CAP_* */
@@ -153,6 +183,16 @@ static inline struct io_uring_sqe *backend_get_sqe(struct backend_queue *bq)
 static inline void backend_sqe_set_io(struct io_uring_sqe *sqe, const struct backend_io *io)
 {
 	uring_sqe_set_data64(sqe, BACKEND_USER_DATA_BIT | io->tag);
+}
+
+/* An SQE prepared on be->io_fd goes through the ring's registered slot instead, if there is one. */
+static inline void backend_sqe_use_fixed_file(struct io_uring_sqe *sqe,
+					      const struct backend_queue *bq)
+{
+	if (bq->fixed_files) {
+		sqe->fd = BACKEND_FIXED_IO_FD;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
 }
 
 #endif /* UBLKD_BACKEND_H */

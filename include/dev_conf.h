@@ -39,6 +39,20 @@ enum dev_recovery {
 	RECOVERY_NONE,	  /* the device dies with its ublkd */
 };
 
+/*
+ * How a request's data moves between the kernel and the backend (ublk's data modes). AUTO picks
+ * the best the kernel and the backend both offer; the others are refused where they cannot run.
+ */
+enum dev_io_mode {
+	IO_MODE_AUTO,
+	IO_MODE_COPY,	   /* the kernel copies to and from a buffer per tag (every kernel) */
+	IO_MODE_USER_COPY, /* the backend moves the bytes itself on /dev/ublkcN (6.5+) */
+	IO_MODE_ZERO_COPY, /* the request's pages sit in the queue ring's buffer table (6.16+) */
+	IO_MODE_BATCH,	   /* many tags per command (7.0+) */
+};
+
+#define IO_MODE_BIT(mode) (1U << (mode))
+
 /* The keys, in dev_conf_keys[] order; a key's bit in dev_conf.given is 1U << DEV_KEY_*. */
 enum dev_key {
 	DEV_KEY_NAME,
@@ -54,6 +68,7 @@ enum dev_key {
 	DEV_KEY_DEPTH,
 	DEV_KEY_CPUS,
 	DEV_KEY_RECOVERY,
+	DEV_KEY_IO_MODE,
 	DEV_KEY_COUNT,
 };
 
@@ -74,6 +89,7 @@ struct dev_conf {
 	bool cpus_given;
 	cpu_set_t cpus; /* queue threads' CPUs when cpus_given */
 	enum dev_recovery recovery;
+	enum dev_io_mode io_mode;
 	/* Where it came from, for messages: "/etc/ublkd.conf:12" or "command line". */
 	char origin[DEV_ORIGIN_MAX];
 	/* DEV_GIVEN(DEV_KEY_*) of every key set, so that "not given" differs from "the default". */
@@ -113,6 +129,8 @@ int dev_conf_write(const struct dev_conf *c, FILE *out);
 const char *backend_kind_name(enum backend_kind kind);
 /* "reissue", "fail", "none". */
 const char *dev_recovery_name(enum dev_recovery recovery);
+/* "auto", "copy", "user_copy", "zero_copy", "batch". */
+const char *dev_io_mode_name(enum dev_io_mode mode);
 
 /*
  * Whether wanted (from a re-read config) describes the device running as running: every key

@@ -8,7 +8,7 @@
 #include "device.h"
 
 /* Per-tag buffer, and so the largest request: 512 KiB, like the kernel's own default. */
-#define DEV_IO_BUF_BYTES (512U * 1024)
+#define DEV_IO_BUF_BYTES BACKEND_MAX_IO_BYTES
 /* Largest DISCARD / WRITE_ZEROES request we accept: 1 GiB. */
 #define DEV_MAX_DISCARD_SECTORS (1U << 21)
 

@@ -26,7 +26,10 @@ enum queue_io_state {
 
 struct queue_io {
 	enum queue_io_state state;
-	void *buf; /* buf_bytes, page-aligned: the kernel copies request data to and from here */
+	/* copy mode: buf_bytes, page-aligned, the kernel copies request data here; else NULL */
+	void *buf;
+	/* zero copy: the kernel could not register the request's pages, we did (NEED_REG_BUF) */
+	bool registered_by_us;
 	struct backend_io bio;
 };
 
@@ -37,8 +40,9 @@ struct queue_conf {
 	uint32_t buf_bytes;   /* per tag: the device's max_io_buf_bytes */
 	uint64_t dev_sectors; /* the device's size in 512-byte sectors */
 	bool read_only;
-	int cdev_fd; /* /dev/ublkcN, shared by the device's queues */
-	int cpu;     /* the CPU the thread runs on; -1: not pinned */
+	int cdev_fd;		  /* /dev/ublkcN, shared by the device's queues */
+	enum dev_io_mode io_mode; /* the device's, from its flags: never AUTO */
+	int cpu;		  /* the CPU the thread runs on; -1: not pinned */
 	struct backend *be;
 };
 
@@ -48,7 +52,7 @@ struct ublk_queue {
 	size_t descs_bytes;
 	struct uring ring;
 	struct queue_io *ios;
-	void *bufs; /* one mapping for every tag's buffer */
+	void *bufs; /* copy mode: one mapping for every tag's buffer; else NULL */
 	size_t bufs_bytes;
 	struct backend_queue bq;
 	int quit_fd;	     /* eventfd: a write makes the thread quit at once */
@@ -56,6 +60,8 @@ struct ublk_queue {
 	bool quitting;	     /* quit_fd fired: serve nothing new, end once the backend is idle */
 	unsigned nr_in_kernel;
 	unsigned nr_in_backend;
+	bool fixed_files;	 /* cdev and backend fd are slots BACKEND_FIXED_* of the ring */
+	uint16_t auto_buf_slot0; /* zero copy: tag's slot is this + tag (0; tests move it) */
 	pthread_t thread;
 	pid_t tid;
 
@@ -78,6 +84,8 @@ void queue_stop(struct ublk_queue *q);
 
 /* user_data of the queue's own commands: tag in bits 0-15, ublk command number in 16-23. */
 #define QUEUE_USER_DATA_QUIT (1ULL << 62)
+/* UNREGISTER_IO_BUF before a commit: its CQE comes only when it fails (the tag is in 0-15) */
+#define QUEUE_USER_DATA_UNREG (1ULL << 61)
 
 /* Whether the queue thread's loop may end: nothing in the backend, nothing left to send. */
 bool queue_may_exit(const struct ublk_queue *q);

@@ -98,6 +98,8 @@ int uring_sqring_wait(struct uring *r);
 
 /* src/uring.c: registration */
 int uring_register_buffers(struct uring *r, const struct iovec *iovs, unsigned nr);
+/* nr empty slots, which a driver fills (ublk's AUTO_BUF_REG registers requests' pages). */
+int uring_register_buffers_sparse(struct uring *r, unsigned nr);
 int uring_unregister_buffers(struct uring *r);
 int uring_register_files(struct uring *r, const int *fds, unsigned nr);
 int uring_unregister_files(struct uring *r);

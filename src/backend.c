@@ -49,6 +49,7 @@ static int backend_open_as(struct backend *be, const struct dev_conf *conf, int6
 	int ret;
 
 	memset(be, 0, sizeof(*be));
+	be->io_fd = -1;
 	be->ops = backend_ops_for(conf->backend);
 	if (!be->ops) {
 		snprintf(err, err_bytes, "no backend given");
@@ -60,6 +61,7 @@ static int backend_open_as(struct backend *be, const struct dev_conf *conf, int6
 		ret = be->ops->open(be, conf, err, err_bytes);
 	if (ret) {
 		memset(be, 0, sizeof(*be));
+		be->io_fd = -1;
 		return ret;
 	}
 	be->read_only = conf->read_only;

@@ -248,6 +248,7 @@ static int file_open(struct backend *be, const struct dev_conf *conf, char *err,
 		goto fail;
 	}
 	f->fd = fd;
+	be->io_fd = fd;
 	delay_ms = file_test_write_delay_ms();
 	f->write_delay = (struct io_uring_kernel_timespec){
 		.tv_sec = delay_ms / 1000,
@@ -304,13 +305,39 @@ static int file_queue_delay(struct backend_queue *bq)
 }
 
 /* Queues the SQE for what is left of io. io->op is one of the five (file_submit() checked). */
+/*
+ * READ or WRITE of what is left of io. In zero-copy mode the request's own pages are registered
+ * buffer io->tag, addressed from 0; in copy mode the tag's buffer, registered under the same
+ * index when the queue could pin it (fixed_bufs), which spares the kernel mapping it per I/O.
+ */
+static void file_prep_rw(struct io_uring_sqe *sqe, const struct backend_queue *bq,
+			 const struct backend_io *io, int fd)
+{
+	bool write = io->op == BACKEND_OP_WRITE;
+	uint32_t left = io->len_bytes - io->done_bytes;
+	uint64_t off = io->offset_bytes + io->done_bytes;
+	char *buf = (char *)io->buf + io->done_bytes;
+
+	if (bq->io_mode == IO_MODE_ZERO_COPY || bq->fixed_bufs) {
+		if (bq->io_mode == IO_MODE_ZERO_COPY)
+			buf = (char *)(uintptr_t)io->done_bytes;
+		if (write)
+			uring_prep_write_fixed(sqe, fd, buf, left, off, io->tag);
+		else
+			uring_prep_read_fixed(sqe, fd, buf, left, off, io->tag);
+	} else if (write) {
+		uring_prep_write(sqe, fd, buf, left, off);
+	} else {
+		uring_prep_read(sqe, fd, buf, left, off);
+	}
+	if (write && io->fua)
+		sqe->rw_flags = RWF_DSYNC;
+}
+
 static int file_queue(struct backend_queue *bq, struct backend_io *io)
 {
 	const struct file_backend *f = bq->be->priv;
 	struct io_uring_sqe *sqe;
-	char *buf = (char *)io->buf + io->done_bytes;
-	uint32_t left = io->len_bytes - io->done_bytes;
-	uint64_t off = io->offset_bytes + io->done_bytes;
 
 	if (io->op == BACKEND_OP_WRITE && (f->write_delay.tv_sec || f->write_delay.tv_nsec) &&
 	    file_queue_delay(bq) < 0)
@@ -320,12 +347,8 @@ static int file_queue(struct backend_queue *bq, struct backend_io *io)
 		return -EBUSY;
 	switch (io->op) {
 	case BACKEND_OP_READ:
-		uring_prep_read(sqe, f->fd, buf, left, off);
-		break;
 	case BACKEND_OP_WRITE:
-		uring_prep_write(sqe, f->fd, buf, left, off);
-		if (io->fua)
-			sqe->rw_flags = RWF_DSYNC;
+		file_prep_rw(sqe, bq, io, f->fd);
 		break;
 	case BACKEND_OP_FLUSH:
 		uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
@@ -336,6 +359,7 @@ static int file_queue(struct backend_queue *bq, struct backend_io *io)
 				     io->len_bytes);
 		break;
 	}
+	backend_sqe_use_fixed_file(sqe, bq);
 	backend_sqe_set_io(sqe, io);
 	return BACKEND_IO_QUEUED;
 }
@@ -380,6 +404,8 @@ static int file_complete(struct backend_queue *bq, struct backend_io *io, int re
 
 const struct backend_ops backend_file_ops = {
 	.name = "file",
+	.io_modes = IO_MODE_BIT(IO_MODE_ZERO_COPY),
+	.io_mode_order = (const enum dev_io_mode[]){ IO_MODE_ZERO_COPY, IO_MODE_AUTO },
 	.open = file_open,
 	.close = file_close,
 	.submit = file_submit,

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * The null backend: every request succeeds at once and no byte moves, so what a benchmark of
- * it measures is ublk and the queue loop alone. Reads leave the buffer as it was.
+ * it measures is ublk and the queue loop alone. Reads leave the buffer as it was: in copy mode
+ * the tag's buffer (zeroes, or what an earlier write left there), in user_copy and zero_copy
+ * the reader's own pages, untouched, as the kernel's null_blk leaves them.
+ *
+ * io_mode = auto prefers user_copy: the kernel then neither copies nor registers anything.
+ * zero_copy works too (the kernel registers each request's pages for nothing), for comparison.
  */
 #include <errno.h>
 
@@ -35,6 +40,8 @@ static int null_submit(struct backend_queue *bq, struct backend_io *io)
 
 const struct backend_ops backend_null_ops = {
 	.name = "null",
+	.io_modes = IO_MODE_BIT(IO_MODE_USER_COPY) | IO_MODE_BIT(IO_MODE_ZERO_COPY),
+	.io_mode_order = (const enum dev_io_mode[]){ IO_MODE_USER_COPY, IO_MODE_AUTO },
 	.open = null_open,
 	.close = null_close,
 	.submit = null_submit,

@@ -27,6 +27,7 @@
 #include "dev_conf.h"
 #include "device.h"
 #include "device_ublk.h"
+#include "io_mode.h"
 #include "ipc.h"
 #include "listen_fds.h"
 #include "log.h"
@@ -199,9 +200,10 @@ int daemon_add(struct daemon *dm, struct dev_conf *conf, pid_t client_pid, char 
 			strerror(-ret));
 	dm->slots[dm->nr_slots++] = (struct dev_slot){ .d = d };
 	snprintf(out, out_len, "/dev/ublkb%u", d->info.dev_id);
-	log_msg(LOG_LEVEL_NOTICE, "added \"%s\": /dev/ublkb%u, %s backend, %u queues, depth %u",
+	log_msg(LOG_LEVEL_NOTICE,
+		"added \"%s\": /dev/ublkb%u, %s backend, %u queues, depth %u, io_mode %s",
 		d->conf.name, d->info.dev_id, d->be.ops->name, d->info.nr_hw_queues,
-		d->info.queue_depth);
+		d->info.queue_depth, dev_io_mode_name(io_mode_of_flags(d->info.flags)));
 	return 0;
 }
 

@@ -31,6 +31,7 @@ const char *const dev_conf_keys[] = {
 	[DEV_KEY_DEPTH] = "depth",
 	[DEV_KEY_CPUS] = "cpus",
 	[DEV_KEY_RECOVERY] = "recovery",
+	[DEV_KEY_IO_MODE] = "io_mode",
 	[DEV_KEY_COUNT] = NULL,
 };
 
@@ -58,6 +59,12 @@ static const char *const recovery_names[] = {
 	[RECOVERY_NONE] = "none",
 };
 
+static const char *const io_mode_names[] = {
+	[IO_MODE_AUTO] = "auto",	   [IO_MODE_COPY] = "copy",
+	[IO_MODE_USER_COPY] = "user_copy", [IO_MODE_ZERO_COPY] = "zero_copy",
+	[IO_MODE_BATCH] = "batch",
+};
+
 /* What a key holds and where; the key's name is dev_conf_keys[] at the same index. */
 static const struct key_spec {
 	enum key_kind kind;
@@ -83,13 +90,18 @@ static const struct key_spec {
 	[DEV_KEY_RECOVERY] = { KIND_ENUM, offsetof(struct dev_conf, recovery), RECOVERY_REISSUE,
 			       RECOVERY_NONE, recovery_names,
 			       "not a recovery mode (reissue, fail or none)" },
+	[DEV_KEY_IO_MODE] = { KIND_ENUM, offsetof(struct dev_conf, io_mode), IO_MODE_AUTO,
+			      IO_MODE_BATCH, io_mode_names,
+			      "not an I/O mode (auto, copy, user_copy, zero_copy or batch)" },
 };
 
 _Static_assert(ARRAY_SIZE(key_table) == DEV_KEY_COUNT, "a spec for every key");
 _Static_assert(ARRAY_SIZE(dev_conf_keys) == DEV_KEY_COUNT + 1, "a name for every key");
 _Static_assert(DEV_KEY_COUNT <= 32, "given has a bit for every key");
 
-_Static_assert(sizeof(enum backend_kind) == sizeof(int) && sizeof(enum dev_recovery) == sizeof(int),
+_Static_assert(sizeof(enum backend_kind) == sizeof(int) &&
+		       sizeof(enum dev_recovery) == sizeof(int) &&
+		       sizeof(enum dev_io_mode) == sizeof(int),
 	       "KIND_ENUM fields are stored as int");
 
 const char *backend_kind_name(enum backend_kind kind)
@@ -104,6 +116,13 @@ const char *dev_recovery_name(enum dev_recovery recovery)
 	if ((unsigned)recovery >= ARRAY_SIZE(recovery_names))
 		return "unknown";
 	return recovery_names[recovery];
+}
+
+const char *dev_io_mode_name(enum dev_io_mode mode)
+{
+	if ((unsigned)mode >= ARRAY_SIZE(io_mode_names))
+		return "unknown";
+	return io_mode_names[mode];
 }
 
 /* value in double quotes, cut to QUOTE_MAX bytes, control characters shown as '?'. */
@@ -436,6 +455,6 @@ bool dev_conf_same_device(const struct dev_conf *running, const struct dev_conf 
 	       running->direct_io == wanted->direct_io && running->read_only == wanted->read_only &&
 	       running->queues == wanted->queues && running->depth == wanted->depth &&
 	       running->block_size == wanted->block_size && running->recovery == wanted->recovery &&
-	       running->cpus_given == wanted->cpus_given &&
+	       running->io_mode == wanted->io_mode && running->cpus_given == wanted->cpus_given &&
 	       (!wanted->cpus_given || CPU_EQUAL(&running->cpus, &wanted->cpus));
 }

@@ -17,6 +17,7 @@
 #include "device.h"
 #include "device_ublk.h"
 #include "holders.h"
+#include "io_mode.h"
 #include "parse.h"
 #include "queue.h"
 
@@ -84,6 +85,8 @@ static int ublk_add(struct device *d)
 		.flags = (DEV_UBLK_WANTED_FLAGS | d->want_flags) & d->features,
 	};
 	uint64_t missing = d->want_flags & ~d->features;
+	const struct backend_ops *be_ops = d->be.ops;
+	enum dev_io_mode mode;
 	int ret;
 
 	/* What the user asked for and the kernel cannot do is an error, not a downgrade. */
@@ -96,6 +99,12 @@ static int ublk_add(struct device *d)
 			 missing & UBLK_F_USER_RECOVERY_FAIL_IO ? " (Linux 6.13+)" : "");
 		return -EOPNOTSUPP;
 	}
+	ret = io_mode_choose(d->conf.io_mode, be_ops ? be_ops->name : "unknown",
+			     be_ops ? be_ops->io_modes : 0, be_ops ? be_ops->io_mode_order : NULL,
+			     d->features, &mode, d->err, sizeof(d->err));
+	if (ret < 0)
+		return ret;
+	info.flags |= io_mode_flags(mode);
 	/* A recoverable device can also be handed to the next ublkd without a reissue (6.16+). */
 	if (d->want_flags & UBLK_F_USER_RECOVERY)
 		info.flags |= d->features & UBLK_F_QUIESCE;
@@ -298,6 +307,7 @@ static int ublk_start_queues(struct device *d)
 			.dev_sectors = d->params.basic.dev_sectors,
 			.read_only = d->params.basic.attrs & UBLK_ATTR_READ_ONLY,
 			.cdev_fd = d->cdev_fd,
+			.io_mode = io_mode_of_flags(d->info.flags),
 			.be = &d->be,
 		};
 
@@ -405,6 +415,7 @@ static int ublk_del(struct device *d)
 static int ublk_find(struct device *d)
 {
 	struct ublksrv_ctrl_dev_info info;
+	enum dev_io_mode mode;
 	int ret = ctrl_usable(d);
 
 	if (ret < 0)
@@ -425,6 +436,13 @@ static int ublk_find(struct device *d)
 	if (!(info.flags & UBLK_F_USER_RECOVERY)) {
 		snprintf(d->err, sizeof(d->err), "/dev/ublkb%u was made without user recovery",
 			 info.dev_id);
+		return -EOPNOTSUPP;
+	}
+	mode = io_mode_of_flags(info.flags);
+	if (mode != IO_MODE_COPY && !(d->be.ops && (d->be.ops->io_modes & IO_MODE_BIT(mode)))) {
+		snprintf(d->err, sizeof(d->err),
+			 "/dev/ublkb%u runs in io_mode %s, which its %s backend cannot serve",
+			 info.dev_id, dev_io_mode_name(mode), d->be.ops ? d->be.ops->name : "");
 		return -EOPNOTSUPP;
 	}
 	ret = ublk_ctrl_get_params(d->ctrl, info.dev_id, &d->params);

@@ -16,6 +16,7 @@
 #include "client.h"
 #include "config.h"
 #include "ctrl.h"
+#include "io_mode.h"
 #include "ipc.h"
 #include "parse.h"
 
@@ -173,9 +174,11 @@ static void print_json(const struct list_entry *es, unsigned nr)
 			json_string(e->backend);
 		else
 			printf("null");
-		printf(", \"size_bytes\": %llu, \"queues\": %u, \"depth\": %u, \"state\": ",
-		       (unsigned long long)e->size_bytes, e->info.nr_hw_queues,
-		       e->info.queue_depth);
+		printf(", \"size_bytes\": %llu, \"queues\": %u, \"depth\": %u, \"io_mode\": "
+		       "\"%s\", "
+		       "\"state\": ",
+		       (unsigned long long)e->size_bytes, e->info.nr_hw_queues, e->info.queue_depth,
+		       dev_io_mode_name(io_mode_of_flags(e->info.flags)));
 		json_string(e->state);
 		printf(", \"block_device\": ");
 		if (e->has_bdev)
@@ -195,8 +198,8 @@ static void print_json(const struct list_entry *es, unsigned nr)
 
 static void print_table(const struct list_entry *es, unsigned nr)
 {
-	printf("%-5s %-16s %-8s %10s %6s %5s %-10s %-14s %s\n", "ID", "NAME", "BACKEND", "SIZE",
-	       "QUEUES", "DEPTH", "STATE", "BLOCK-DEVICE", "PID");
+	printf("%-5s %-16s %-8s %10s %6s %5s %-9s %-10s %-14s %s\n", "ID", "NAME", "BACKEND",
+	       "SIZE", "QUEUES", "DEPTH", "IO-MODE", "STATE", "BLOCK-DEVICE", "PID");
 	for (unsigned i = 0; i < nr; i++) {
 		const struct list_entry *e = &es[i];
 		char size[SIZE_BYTES_STR_MAX] = "-", bdev[32] = "-", pid[16] = "-";
@@ -207,9 +210,10 @@ static void print_table(const struct list_entry *es, unsigned nr)
 			snprintf(bdev, sizeof(bdev), "/dev/ublkb%u", e->id);
 		if (e->info.ublksrv_pid > 0)
 			snprintf(pid, sizeof(pid), "%d", e->info.ublksrv_pid);
-		printf("%-5u %-16s %-8s %10s %6u %5u %-10s %-14s %s\n", e->id,
+		printf("%-5u %-16s %-8s %10s %6u %5u %-9s %-10s %-14s %s\n", e->id,
 		       e->name[0] ? e->name : "-", e->backend ? e->backend : "-", size,
-		       e->info.nr_hw_queues, e->info.queue_depth, e->state, bdev, pid);
+		       e->info.nr_hw_queues, e->info.queue_depth,
+		       dev_io_mode_name(io_mode_of_flags(e->info.flags)), e->state, bdev, pid);
 	}
 }
 

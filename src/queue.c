@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "parse.h"
 #include "queue.h"
 
 #define CQE_BATCH 64
@@ -80,38 +81,91 @@ int queue_check_desc(const struct queue_conf *conf, const struct ublksrv_io_desc
 	return 0;
 }
 
+/*
+ * A ublk command on the char device, through its registered slot when there is one, in the
+ * next SQE (*sqe). The ring has a slot for every tag's command and its one backend SQE.
+ */
+static int queue_prep_io_cmd(struct ublk_queue *q, uint32_t cmd_op,
+			     const struct ublksrv_io_cmd *cmd, struct io_uring_sqe **sqe)
+{
+	int fd = q->fixed_files ? BACKEND_FIXED_CDEV : q->conf.cdev_fd;
+	int ret;
+
+	*sqe = uring_get_sqe(&q->ring);
+	if (!*sqe)
+		return -EBUSY;
+	ret = uring_prep_uring_cmd(&q->ring, *sqe, fd, cmd_op, cmd, sizeof(*cmd));
+	if (!ret && q->fixed_files)
+		(*sqe)->flags |= IOSQE_FIXED_FILE;
+	return ret;
+}
+
 /* Queues tag's FETCH_REQ (first time) or COMMIT_AND_FETCH_REQ with result. */
 static int queue_queue_cmd(struct ublk_queue *q, uint16_t tag, uint32_t cmd_op, int result)
 {
-	struct io_uring_sqe *sqe = uring_get_sqe(&q->ring);
+	/* Copy mode: the tag's buffer, which the kernel copies to and from; else none (0). */
 	struct ublksrv_io_cmd cmd = {
 		.q_id = q->conf.q_id,
 		.tag = tag,
 		.result = result,
 		.addr = (uint64_t)(uintptr_t)q->ios[tag].buf,
 	};
-	int ret;
+	struct io_uring_sqe *sqe;
+	int ret = queue_prep_io_cmd(q, cmd_op, &cmd, &sqe);
 
-	/* The ring has a slot for every tag's command and its one backend SQE. */
-	if (!sqe)
-		return -EBUSY;
-	ret = uring_prep_uring_cmd(&q->ring, sqe, q->conf.cdev_fd, cmd_op, &cmd, sizeof(cmd));
 	if (ret < 0)
 		return ret;
+	/*
+	 * Zero copy: the SQE's own addr (not the command's) names the slot of the ring's buffer
+	 * table the kernel registers the request's pages in, with FALLBACK: a registration that
+	 * fails comes to us as NEED_REG_BUF instead of failing the request.
+	 */
+	if (q->conf.io_mode == IO_MODE_ZERO_COPY)
+		sqe->addr =
+			ublk_auto_buf_reg_addr(q->auto_buf_slot0 + tag, UBLK_AUTO_BUF_REG_FALLBACK);
 	uring_sqe_set_data64(sqe, cmd_user_data(tag, cmd_op));
 	q->ios[tag].state = QUEUE_IO_IN_KERNEL;
 	q->nr_in_kernel++;
 	return 0;
 }
 
+/*
+ * REGISTER_IO_BUF (the request's pages into the tag's slot, where the kernel could not put
+ * them itself) or UNREGISTER_IO_BUF. Registering answers with a CQE that starts the request;
+ * unregistering goes just before the commit in the same submission and is heard of only when
+ * it fails (the kernel then holds the request until the device goes, nothing we can mend).
+ */
+static int queue_queue_buf_cmd(struct ublk_queue *q, uint16_t tag, uint32_t cmd_op)
+{
+	/* At the tag's own slot, wherever a test points the kernel's registrations. */
+	struct ublksrv_io_cmd cmd = { .q_id = q->conf.q_id, .tag = tag, .addr = tag };
+	struct io_uring_sqe *sqe;
+	int ret = queue_prep_io_cmd(q, cmd_op, &cmd, &sqe);
+
+	if (ret < 0)
+		return ret;
+	if (cmd_op == UBLK_U_IO_UNREGISTER_IO_BUF) {
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		uring_sqe_set_data64(sqe, QUEUE_USER_DATA_UNREG | tag);
+	} else {
+		uring_sqe_set_data64(sqe, cmd_user_data(tag, cmd_op));
+	}
+	return 0;
+}
+
 static void queue_commit(struct ublk_queue *q, uint16_t tag, int result)
 {
 	struct queue_io *io = &q->ios[tag];
-	int ret;
+	int ret = 0;
 
 	io->state = QUEUE_IO_IDLE;
 	q->nr_in_backend--;
-	ret = queue_queue_cmd(q, tag, UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
+	if (io->registered_by_us) {
+		io->registered_by_us = false;
+		ret = queue_queue_buf_cmd(q, tag, UBLK_U_IO_UNREGISTER_IO_BUF);
+	}
+	if (!ret)
+		ret = queue_queue_cmd(q, tag, UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
 	if (ret < 0)
 		log_msg(LOG_LEVEL_ERR, "device %u queue %u tag %u: commit: %s", q->conf.dev_id,
 			q->conf.q_id, tag, strerror(-ret));
@@ -131,8 +185,32 @@ static void queue_serve(struct ublk_queue *q, uint16_t tag)
 		return;
 	}
 	ret = queue_check_desc(&q->conf, &q->descs[tag], &io->bio);
+	/* Zero copy, and the kernel could not register the pages: we do, then serve it. */
+	if (!ret && q->conf.io_mode == IO_MODE_ZERO_COPY &&
+	    (q->descs[tag].op_flags & UBLK_IO_F_NEED_REG_BUF)) {
+		ret = queue_queue_buf_cmd(q, tag, UBLK_U_IO_REGISTER_IO_BUF);
+		if (!ret)
+			return;
+	}
 	if (!ret)
 		ret = q->conf.be->ops->submit(&q->bq, &io->bio);
+	if (ret != BACKEND_IO_QUEUED)
+		queue_commit(q, tag, ret);
+}
+
+/* Our REGISTER_IO_BUF of a zero-copy request's pages finished: serve it, or fail it. */
+static void queue_registered(struct ublk_queue *q, uint16_t tag, int res)
+{
+	struct queue_io *io = &q->ios[tag];
+	int ret = res;
+
+	if (res >= 0) {
+		io->registered_by_us = true;
+		ret = q->conf.be->ops->submit(&q->bq, &io->bio);
+	} else {
+		log_msg(LOG_LEVEL_ERR, "device %u queue %u tag %u: REGISTER_IO_BUF: %s",
+			q->conf.dev_id, q->conf.q_id, tag, strerror(-res));
+	}
 	if (ret != BACKEND_IO_QUEUED)
 		queue_commit(q, tag, ret);
 }
@@ -155,6 +233,15 @@ static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cq
 		ret = q->conf.be->ops->complete(&q->bq, &io->bio, cqe->res);
 		if (ret != BACKEND_IO_QUEUED)
 			queue_commit(q, tag, ret);
+		return;
+	}
+	if (ud & QUEUE_USER_DATA_UNREG) {
+		log_msg(LOG_LEVEL_ERR, "device %u queue %u tag %u: UNREGISTER_IO_BUF: %s",
+			q->conf.dev_id, q->conf.q_id, tag, strerror(-cqe->res));
+		return;
+	}
+	if (ud == cmd_user_data(tag, UBLK_U_IO_REGISTER_IO_BUF)) {
+		queue_registered(q, tag, cqe->res);
 		return;
 	}
 	q->nr_in_kernel--;
@@ -198,6 +285,53 @@ static void queue_name_thread(const struct ublk_queue *q)
 	pthread_setname_np(pthread_self(), name);
 }
 
+/*
+ * The test-only UBLKD_TEST_AUTO_BUF_SLOT=N points the kernel's zero-copy registrations at slot
+ * N + tag; N = the depth is past the table, so every one fails and the fallback serves all.
+ */
+static uint16_t queue_test_auto_buf_slot0(void)
+{
+	const char *text = getenv("UBLKD_TEST_AUTO_BUF_SLOT");
+	uint32_t slot = 0;
+
+	if (text && parse_u32(text, 0, UBLK_MAX_QUEUE_DEPTH, &slot) < 0)
+		log_msg(LOG_LEVEL_WARNING, "UBLKD_TEST_AUTO_BUF_SLOT=%s: not 0-%u, ignored", text,
+			UBLK_MAX_QUEUE_DEPTH);
+	return (uint16_t)slot;
+}
+
+/*
+ * What the ring holds for the hot path, each saving the kernel a lookup per I/O: the ring fd
+ * itself, /dev/ublkcN and the backend's fd as fixed files; in zero-copy mode the empty buffer
+ * table the kernel registers requests' pages in, which that mode cannot do without. The
+ * others are only faster: a kernel that refuses them gets plain fds.
+ */
+static int queue_register(struct ublk_queue *q)
+{
+	int fds[2] = { q->conf.cdev_fd, q->conf.be->io_fd };
+	unsigned nr_fds = fds[1] >= 0 ? 2 : 1;
+	int ret;
+
+	ret = uring_register_ring_fd(&q->ring);
+	if (ret < 0)
+		log_msg(LOG_LEVEL_DEBUG, "device %u queue %u: registered ring fd: %s",
+			q->conf.dev_id, q->conf.q_id, strerror(-ret));
+	ret = uring_register_files(&q->ring, fds, nr_fds);
+	q->fixed_files = ret >= 0;
+	if (ret < 0)
+		log_msg(LOG_LEVEL_DEBUG, "device %u queue %u: fixed files: %s", q->conf.dev_id,
+			q->conf.q_id, strerror(-ret));
+	q->bq.fixed_files = q->fixed_files;
+	if (q->conf.io_mode != IO_MODE_ZERO_COPY)
+		return 0;
+	q->auto_buf_slot0 = queue_test_auto_buf_slot0();
+	ret = uring_register_buffers_sparse(&q->ring, q->conf.depth);
+	if (ret < 0)
+		snprintf(q->err, sizeof(q->err), "zero copy: buffer table of %u: %s", q->conf.depth,
+			 strerror(-ret));
+	return ret;
+}
+
 /* Everything the thread needs before the first FETCH_REQ; q->err names what failed. */
 static int queue_thread_setup(struct ublk_queue *q)
 {
@@ -237,6 +371,11 @@ static int queue_thread_setup(struct ublk_queue *q)
 	ret = uring_init(&q->ring, &params);
 	if (ret < 0) {
 		snprintf(q->err, sizeof(q->err), "io_uring setup: %s", strerror(-ret));
+		return ret;
+	}
+	ret = queue_register(q);
+	if (ret < 0) {
+		uring_exit(&q->ring);
 		return ret;
 	}
 	q->bq.ring = &q->ring;
@@ -346,6 +485,8 @@ int queue_start(struct ublk_queue *q, const struct queue_conf *conf)
 	pthread_cond_init(&q->cond, NULL);
 	q->bq.be = conf->be;
 	q->bq.q_id = conf->q_id;
+	q->bq.io_mode = conf->io_mode;
+	q->bq.cdev_fd = conf->cdev_fd;
 
 	q->descs_bytes = round_up((size_t)conf->depth * sizeof(struct ublksrv_io_desc), page);
 	/* Read-only: the driver refuses a writable mapping of its descriptors. */
@@ -357,15 +498,18 @@ int queue_start(struct ublk_queue *q, const struct queue_conf *conf)
 		snprintf(q->err, sizeof(q->err), "mmap descriptors: %s", strerror(-ret));
 		goto fail;
 	}
-	q->bufs_bytes = buf_bytes * conf->depth;
-	q->bufs = mmap(NULL, q->bufs_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		       0);
-	/*
-	 * Small pages only: a tag's first request would otherwise fault in a 2 MiB huge page under
-	 * THP=always, nearly 4x its 512 KiB, for every tag of every queue of every device.
-	 */
-	if (q->bufs != MAP_FAILED)
-		madvise(q->bufs, q->bufs_bytes, MADV_NOHUGEPAGE);
+	/* Only copy mode has the kernel copy to and from buffers of ours. */
+	if (conf->io_mode == IO_MODE_COPY) {
+		q->bufs_bytes = buf_bytes * conf->depth;
+		q->bufs = mmap(NULL, q->bufs_bytes, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		/*
+		 * Small pages only: a tag's first request would otherwise fault in a 2 MiB huge
+		 * page under THP=always, nearly 4x its 512 KiB, for every tag of every queue.
+		 */
+		if (q->bufs != MAP_FAILED)
+			madvise(q->bufs, q->bufs_bytes, MADV_NOHUGEPAGE);
+	}
 	q->ios = calloc(conf->depth, sizeof(*q->ios));
 	q->quit_fd = eventfd(0, EFD_CLOEXEC);
 	if (q->bufs == MAP_FAILED || !q->ios || q->quit_fd < 0) {
@@ -376,9 +520,11 @@ int queue_start(struct ublk_queue *q, const struct queue_conf *conf)
 		goto fail;
 	}
 	for (unsigned tag = 0; tag < conf->depth; tag++) {
-		q->ios[tag].buf = (char *)q->bufs + (size_t)tag * buf_bytes;
+		if (q->bufs)
+			q->ios[tag].buf = (char *)q->bufs + (size_t)tag * buf_bytes;
 		q->ios[tag].bio.tag = (uint16_t)tag;
 		q->ios[tag].bio.buf = q->ios[tag].buf;
+		q->ios[tag].bio.user_copy_off = ublk_user_copy_offset(conf->q_id, (uint16_t)tag, 0);
 	}
 
 	ret = -pthread_create(&q->thread, NULL, queue_thread, q);

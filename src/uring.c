@@ -340,6 +340,13 @@ int uring_register_buffers(struct uring *r, const struct iovec *iovs, unsigned n
 	return sys_io_uring_register(r->ring_fd, IORING_REGISTER_BUFFERS, iovs, nr);
 }
 
+int uring_register_buffers_sparse(struct uring *r, unsigned nr)
+{
+	struct io_uring_rsrc_register reg = { .nr = nr, .flags = IORING_RSRC_REGISTER_SPARSE };
+
+	return sys_io_uring_register(r->ring_fd, IORING_REGISTER_BUFFERS2, &reg, sizeof(reg));
+}
+
 int uring_unregister_buffers(struct uring *r)
 {
 	return sys_io_uring_register(r->ring_fd, IORING_UNREGISTER_BUFFERS, NULL, 0);

@@ -256,6 +256,7 @@ enum io_uring_register_op {
 	IORING_REGISTER_FILES = 2,
 	IORING_UNREGISTER_FILES = 3,
 	IORING_REGISTER_PROBE = 8,
+	IORING_REGISTER_BUFFERS2 = 15, /* 5.13: struct io_uring_rsrc_register */
 	IORING_REGISTER_RING_FDS = 20,
 	IORING_UNREGISTER_RING_FDS = 21,
 };
@@ -286,5 +287,18 @@ struct io_uring_rsrc_update {
 	uint64_t data; /* the ring fd */
 };
 _Static_assert(sizeof(struct io_uring_rsrc_update) == 16, "rsrc update");
+
+/* IORING_REGISTER_BUFFERS2 */
+struct io_uring_rsrc_register {
+	uint32_t nr;
+	uint32_t flags; /* IORING_RSRC_REGISTER_SPARSE */
+	uint64_t resv2;
+	uint64_t data; /* struct iovec *, none when sparse */
+	uint64_t tags;
+};
+_Static_assert(sizeof(struct io_uring_rsrc_register) == 32, "rsrc register");
+
+/* 5.19: nr empty slots, for buffers the kernel (a driver) registers into later */
+#define IORING_RSRC_REGISTER_SPARSE (1U << 0)
 
 #endif /* UBLKD_ABI_IO_URING_H */

@@ -193,6 +193,20 @@ static inline uint32_t ublksrv_io_desc_flags(const struct ublksrv_io_desc *iod)
 #define UBLK_IO_F_FUA (1U << 13)
 #define UBLK_IO_F_NOUNMAP (1U << 15)
 #define UBLK_IO_F_SWAP (1U << 16)
+/* AUTO_BUF_REG with FALLBACK: the kernel could not register this request's pages (6.16) */
+#define UBLK_IO_F_NEED_REG_BUF (1U << 17)
+
+/*
+ * UBLK_F_AUTO_BUF_REG: a FETCH/COMMIT command's addr is not a buffer but where to register the
+ * request's pages in the issuing ring's buffer table: slot in bits 0-15, flags in 16-23, the
+ * rest zero. With FALLBACK a failed registration comes to us as NEED_REG_BUF instead of
+ * failing the request.
+ */
+#define UBLK_AUTO_BUF_REG_FALLBACK (1U << 0)
+static inline uint64_t ublk_auto_buf_reg_addr(uint16_t slot, uint8_t flags)
+{
+	return slot | (uint64_t)flags << 16;
+}
 
 #define UBLK_MAX_QUEUE_DEPTH 4096
 #define UBLK_MAX_NR_QUEUES 4096

@@ -108,6 +108,19 @@ unsigned kernel_ublk_devices(void)
 	return n;
 }
 
+uint64_t kernel_ublk_features(void)
+{
+	struct ublk_ctrl c;
+	uint64_t features = 0;
+	int ret = ublk_ctrl_open(&c);
+
+	ck_assert_msg(ret == 0, "%s: %s", c.err_subject, strerror(-ret));
+	ret = ublk_ctrl_get_features(&c, &features);
+	ublk_ctrl_close(&c);
+	ck_assert_msg(ret == 0, "GET_FEATURES: %s", strerror(-ret));
+	return features;
+}
+
 static void delete_kernel_devices(void)
 {
 	DIR *dir = opendir("/sys/class/ublk-char");

@@ -34,6 +34,8 @@ pid_t ublkd_daemon_pid(void);
 unsigned ublkd_add_ok(const char *first, ...) __attribute__((sentinel));
 /* Number of ublk devices the kernel has (ids in /sys/class/ublk-char). */
 unsigned kernel_ublk_devices(void);
+/* GET_FEATURES of the running ublk_drv (the check fails without one). */
+uint64_t kernel_ublk_features(void);
 /* VmRSS of pid in KiB, or 0. */
 uint64_t proc_rss_kib(pid_t pid);
 /* Writes a file with text; asserts. */

@@ -27,6 +27,7 @@
 #include <linux/fs.h>
 #include <linux/loop.h>
 
+#include "abi/ublk.h"
 #include "ipc.h"
 #include "../common/suite_main.h"
 #include "../common/ublkd_test.h"
@@ -375,21 +376,83 @@ static void fio_run(unsigned id, unsigned iodepth, const char *job_opts, struct 
 
 struct fio_case {
 	const char *backend;
+	const char *io_mode;
 	unsigned queues;
 	unsigned iodepth;
 };
 
+/* Each backend in each mode it serves, at QD 1 and 64 on 1 and 2 queues. */
+#define FIO_SHAPES(backend, mode)                                                   \
+	{ backend, mode, 1, 1 }, { backend, mode, 1, 64 }, { backend, mode, 2, 1 }, \
+	{                                                                           \
+		backend, mode, 2, 64                                                \
+	}
+
 static const struct fio_case verify_cases[] = {
-	{ "memory", 1, 1 }, { "memory", 1, 64 }, { "memory", 2, 1 }, { "memory", 2, 64 },
-	{ "file", 1, 1 },   { "file", 1, 64 },	 { "file", 2, 1 },   { "file", 2, 64 },
+	FIO_SHAPES("memory", "copy"),
+	FIO_SHAPES("memory", "user_copy"),
+	FIO_SHAPES("file", "copy"),
+	FIO_SHAPES("file", "zero_copy"),
 };
 
 static const struct fio_case null_cases[] = {
-	{ "null", 1, 1 },
-	{ "null", 1, 64 },
-	{ "null", 2, 1 },
-	{ "null", 2, 64 },
+	FIO_SHAPES("null", "copy"),
+	FIO_SHAPES("null", "user_copy"),
+	FIO_SHAPES("null", "zero_copy"),
 };
+
+/* What each forced mode needs of ublk_drv (src/io_mode.c's table, from the outside). */
+static uint64_t mode_needs(const char *io_mode)
+{
+	if (!strcmp(io_mode, "user_copy"))
+		return UBLK_F_USER_COPY;
+	if (!strcmp(io_mode, "zero_copy"))
+		return UBLK_F_AUTO_BUF_REG;
+	ck_assert_str_eq(io_mode, "copy");
+	return 0;
+}
+
+/*
+ * Whether this kernel offers io_mode. Where it does not, `ublkd add --io-mode` must refuse it
+ * by name and leave nothing behind: that is the case's check then, and it returns false.
+ */
+static bool mode_offered_or_refused(const char *backend, const char *io_mode)
+{
+	struct run_result r;
+
+	if (!(mode_needs(io_mode) & ~kernel_ublk_features()))
+		return true;
+	if (!strcmp(backend, "file"))
+		run_ublkd(&r, "add", "--backend", backend, "--size", "16M", "--path",
+			  SCRATCH "/no.img", "--create", "--io-mode", io_mode, NULL);
+	else
+		run_ublkd(&r, "add", "--backend", backend, "--size", "16M", "--io-mode", io_mode,
+			  NULL);
+	ck_assert_msg(r.status == 1, "io_mode %s on a kernel without it: status %d", io_mode,
+		      r.status);
+	ck_assert_msg(strstr(r.err, "which this kernel lacks"), "io_mode %s refused with: %s",
+		      io_mode, r.err);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+	fprintf(stderr, "  refused as it should be: %s", r.err);
+	return false;
+}
+
+/* `ublkd list --json` says device id runs in io_mode. */
+static void assert_io_mode(unsigned id, const char *io_mode)
+{
+	struct run_result r;
+	char want[128];
+	const char *at;
+
+	run_ublkd(&r, "list", "--json", NULL);
+	ck_assert_int_eq(r.status, 0);
+	snprintf(want, sizeof(want), "{\"id\": %u,", id);
+	at = strstr(r.out, want);
+	ck_assert_msg(at, "list --json has no device %u: %s", id, r.out);
+	snprintf(want, sizeof(want), "\"io_mode\": \"%s\"", io_mode);
+	ck_assert_msg(strstr(at, want) && strstr(at, want) < strchr(at, '}'),
+		      "device %u does not run in %s: %s", id, io_mode, r.out);
+}
 
 #define FIO_DEV_SIZE "32M" /* FIO_JOBS * FIO_JOB_MIB */
 
@@ -432,10 +495,11 @@ static unsigned fio_case_run(const struct fio_case *c, const char *job_opts, str
 	if (!strcmp(c->backend, "file"))
 		id = ublkd_add_ok("--backend", "file", "--path", SCRATCH "/fio.img", "--create",
 				  "--size", FIO_DEV_SIZE, "--queues", queues, "--block-size", "512",
-				  NULL);
+				  "--io-mode", c->io_mode, NULL);
 	else
 		id = ublkd_add_ok("--backend", c->backend, "--size", FIO_DEV_SIZE, "--queues",
-				  queues, "--block-size", "512", NULL);
+				  queues, "--block-size", "512", "--io-mode", c->io_mode, NULL);
+	assert_io_mode(id, c->io_mode);
 	ck_assert_uint_eq(disk_queues(id), c->queues);
 	fio_run(id, c->iodepth, job_opts, t);
 	for (unsigned q = 0; q < c->queues; q++)
@@ -454,8 +518,10 @@ START_TEST(test_fio_verify)
 	unsigned id;
 
 	need_tools("fio python3 taskset");
-	fprintf(stderr, "fio_verify: %s backend, %u queues, iodepth %u\n", c->backend, c->queues,
-		c->iodepth);
+	fprintf(stderr, "fio_verify: %s backend, %s, %u queues, iodepth %u\n", c->backend,
+		c->io_mode, c->queues, c->iodepth);
+	if (!mode_offered_or_refused(c->backend, c->io_mode))
+		return;
 	id = fio_case_run(c, "--rw=randwrite --verify=crc32c --do_verify=1", &t);
 	ck_assert_uint_eq(t.write_bytes, FIO_JOBS * FIO_JOB_MIB * MIB);
 	ck_assert_msg(t.read_bytes == t.write_bytes, "%s qd %u queues %u: verify read %llu of %llu",
@@ -479,7 +545,9 @@ START_TEST(test_fio_null)
 	unsigned id;
 
 	need_tools("fio python3 taskset");
-	fprintf(stderr, "fio_null: %u queues, iodepth %u\n", c->queues, c->iodepth);
+	fprintf(stderr, "fio_null: %s, %u queues, iodepth %u\n", c->io_mode, c->queues, c->iodepth);
+	if (!mode_offered_or_refused(c->backend, c->io_mode))
+		return;
 	id = fio_case_run(c, "--rw=randrw", &t);
 	ck_assert_uint_eq(t.read_bytes + t.write_bytes, FIO_JOBS * FIO_JOB_MIB * MIB);
 	ck_assert_uint_gt(t.read_bytes, 0);
@@ -531,18 +599,27 @@ static void write_random_file(const char *path, size_t size)
 /* 2. ext4 on the device: files written, a clean fsck, the same checksums after a remount. */
 START_TEST(test_ext4_roundtrip)
 {
-	static const char *const backends[] = { "memory", "file" };
-	const char *backend = backends[_i];
+	static const char *const cases[][2] = {
+		{ "memory", "copy" },
+		{ "memory", "user_copy" },
+		{ "file", "copy" },
+		{ "file", "zero_copy" },
+	};
+	const char *backend = cases[_i][0], *io_mode = cases[_i][1];
 	unsigned id;
 
 	need_tools("mkfs.ext4 fsck.ext4 sha256sum");
 	need_modules("ext4");
-	fprintf(stderr, "ext4_roundtrip: %s backend\n", backend);
+	fprintf(stderr, "ext4_roundtrip: %s backend, %s\n", backend, io_mode);
+	if (!mode_offered_or_refused(backend, io_mode))
+		return;
 	if (!strcmp(backend, "file"))
 		id = ublkd_add_ok("--backend", "file", "--path", SCRATCH "/ext4.img", "--create",
-				  "--size", "96M", NULL);
+				  "--size", "96M", "--io-mode", io_mode, NULL);
 	else
-		id = ublkd_add_ok("--backend", "memory", "--size", "96M", NULL);
+		id = ublkd_add_ok("--backend", "memory", "--size", "96M", "--io-mode", io_mode,
+				  NULL);
+	assert_io_mode(id, io_mode);
 	sh_ok("mkfs.ext4 -q -F /dev/ublkb%u && mkdir -p " SCRATCH
 	      "/mnt && mount /dev/ublkb%u " SCRATCH "/mnt",
 	      id, id);
@@ -798,6 +875,47 @@ START_TEST(test_memory_sparse_1t)
 		      (unsigned long long)rss0, (unsigned long long)rss1);
 	ck_assert_msg(proc_rss_kib(pid) < 64 * 1024, "the daemon's RSS: %llu KiB",
 		      (unsigned long long)proc_rss_kib(pid));
+	/*
+	 * A read across the written MiB and the holes on either side: the data comes back, the
+	 * holes read as zeroes and get no RAM (in user-copy mode they must not be read through
+	 * the daemon's mapping of the disk, which would give each its page).
+	 */
+	sh_ok("dd if=/dev/ublkb%u of=" SCRATCH "/data bs=1M count=1 skip=700000 iflag=direct "
+	      "status=none && { head -c 1048576 /dev/zero; cat " SCRATCH "/data; "
+	      "head -c 1048576 /dev/zero; } > " SCRATCH "/want && "
+	      "dd if=/dev/ublkb%u of=" SCRATCH "/got bs=1M count=3 skip=699999 iflag=direct "
+	      "status=none && cmp " SCRATCH "/want " SCRATCH "/got && "
+	      "dd if=/dev/ublkb%u of=/dev/null bs=1M count=16 skip=5000 iflag=direct status=none",
+	      id, id, id);
+	ck_assert_msg(disk_ram_kib(pid) == rss1,
+		      "reading holes gave the disk RAM: %llu -> %llu KiB", (unsigned long long)rss1,
+		      (unsigned long long)disk_ram_kib(pid));
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
+/*
+ * Zero copy where the kernel cannot register a request's pages itself: the test-only
+ * UBLKD_TEST_AUTO_BUF_SLOT points its registrations past the ring's buffer table, so every
+ * one fails and comes to the daemon as NEED_REG_BUF, which registers the pages itself. The
+ * data must survive the fallback as it does the fast path.
+ */
+START_TEST(test_zero_copy_fallback)
+{
+	static const struct fio_case c = { "file", "zero_copy", 2, 64 };
+	struct fio_totals t;
+	unsigned id;
+
+	need_tools("fio python3 taskset");
+	if (!mode_offered_or_refused(c.backend, c.io_mode))
+		return;
+	/* The daemon this add starts inherits the variable; 128 is the default depth. */
+	setenv("UBLKD_TEST_AUTO_BUF_SLOT", "128", 1);
+	id = fio_case_run(&c, "--rw=randwrite --verify=crc32c --do_verify=1", &t);
+	unsetenv("UBLKD_TEST_AUTO_BUF_SLOT");
+	ck_assert_uint_eq(t.write_bytes, FIO_JOBS * FIO_JOB_MIB * MIB);
+	ck_assert_uint_eq(t.read_bytes, t.write_bytes);
 	ublkd_del_ok(id);
 	ck_assert_uint_eq(kernel_ublk_devices(), 0);
 }
@@ -1260,11 +1378,12 @@ int main(void)
 			    sizeof(verify_cases) / sizeof(verify_cases[0]));
 	tcase_add_loop_test(add_tcase(s, "fio_null"), test_fio_null, 0,
 			    sizeof(null_cases) / sizeof(null_cases[0]));
-	tcase_add_loop_test(add_tcase(s, "ext4_roundtrip"), test_ext4_roundtrip, 0, 2);
+	tcase_add_loop_test(add_tcase(s, "ext4_roundtrip"), test_ext4_roundtrip, 0, 4);
 	tcase_add_test(add_tcase(s, "file_persists"), test_file_persists);
 	tcase_add_test(add_tcase(s, "flush_fua"), test_flush_fua);
 	tcase_add_test(add_tcase(s, "memory_discard_rss"), test_memory_discard_rss);
 	tcase_add_test(add_tcase(s, "memory_sparse_1t"), test_memory_sparse_1t);
+	tcase_add_test(add_tcase(s, "zero_copy_fallback"), test_zero_copy_fallback);
 	tcase_add_loop_test(add_tcase(s, "file_discard"), test_file_discard, 0, 2);
 	tcase_add_test(add_tcase(s, "sigterm_in_flight"), test_sigterm_in_flight);
 	tcase_add_test(add_tcase(s, "io_flusher"), test_io_flusher);

@@ -34,11 +34,11 @@ static inline void test_backend_open(struct backend *be, const struct dev_conf *
 	ck_assert_msg(ret == 0, "backend_open: %s (%s)", err, strerror(-ret));
 }
 
-/* Opening must fail with want_ret and exactly want_err, leaving *be zeroed. */
+/* Opening must fail with want_ret and exactly want_err, leaving *be zeroed (io_fd -1). */
 static inline void test_backend_open_fails(const struct dev_conf *c, int want_ret,
 					   const char *want_err)
 {
-	static const struct backend zero;
+	static const struct backend zero = { .io_fd = -1 };
 	char err[DEV_ERR_MAX] = "";
 	struct backend be;
 

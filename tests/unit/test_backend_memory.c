@@ -278,10 +278,10 @@ START_TEST(test_size_limits)
 }
 END_TEST
 
-/* Reopening device id must fail with want_ret and exactly want_err, leaving *be zeroed. */
+/* Reopening device id must fail with want_ret and exactly want_err, leaving *be zeroed (io_fd -1). */
 static void reopen_fails(const struct dev_conf *c, uint32_t id, int want_ret, const char *want_err)
 {
-	static const struct backend zero;
+	static const struct backend zero = { .io_fd = -1 };
 	char err[DEV_ERR_MAX] = "";
 	struct backend failed;
 

@@ -272,7 +272,7 @@ START_TEST(test_set_fields)
 	static const char keys[] =
 		"name=x\nid=9\nbackend=file\nsize=3G\nblock_size=4K\npath=/a\n"
 		"create=yes\ndirect_io=on\nread_only=1\nqueues=3\ndepth=64\ncpus=1,3-4\n"
-		"recovery=fail";
+		"recovery=fail\nio_mode=zero_copy";
 	struct dev_conf c;
 	cpu_set_t cpus;
 
@@ -293,6 +293,7 @@ START_TEST(test_set_fields)
 	CPU_SET(4, &cpus);
 	ck_assert(CPU_EQUAL(&c.cpus, &cpus));
 	ck_assert_int_eq(c.recovery, RECOVERY_FAIL);
+	ck_assert_int_eq(c.io_mode, IO_MODE_ZERO_COPY);
 	ck_assert_uint_eq(c.given, DEV_GIVEN(DEV_KEY_COUNT) - 1);
 	ck_assert_str_eq(c.origin, "test");
 }

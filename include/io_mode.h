@@ -20,6 +20,12 @@ uint64_t io_mode_flags(enum dev_io_mode mode);
 enum dev_io_mode io_mode_of_flags(uint64_t flags);
 
 /*
+ * How its data moves: io_mode_of_flags() but for BATCH, which carries its requests' data in
+ * one of the other modes (copy, user copy or zero copy).
+ */
+enum dev_io_mode io_mode_data_of_flags(uint64_t flags);
+
+/*
  * The mode to run a device in. wanted AUTO: the first of order (IO_MODE_AUTO-terminated, best
  * first) that the kernel offers, else copy. Any other mode must be in modes (IO_MODE_BIT()s the
  * backend serves) and offered by the kernel (features), or -EOPNOTSUPP with a message in err
@@ -28,5 +34,12 @@ enum dev_io_mode io_mode_of_flags(uint64_t flags);
 int io_mode_choose(enum dev_io_mode wanted, const char *backend, unsigned modes,
 		   const enum dev_io_mode *order, uint64_t features, enum dev_io_mode *mode,
 		   char *err, size_t err_bytes);
+
+/*
+ * The UBLK_F_* for ADD_DEV of a device in mode (from io_mode_choose()): the mode's own, and in
+ * BATCH those of the data mode auto would take for the backend.
+ */
+uint64_t io_mode_device_flags(enum dev_io_mode mode, unsigned modes, const enum dev_io_mode *order,
+			      uint64_t features);
 
 #endif /* UBLKD_IO_MODE_H */

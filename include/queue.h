@@ -41,13 +41,17 @@ struct queue_conf {
 	uint64_t dev_sectors; /* the device's size in 512-byte sectors */
 	bool read_only;
 	int cdev_fd;		  /* /dev/ublkcN, shared by the device's queues */
-	enum dev_io_mode io_mode; /* the device's, from its flags: never AUTO */
+	enum dev_io_mode io_mode; /* how the device's data moves: copy, user or zero copy */
+	bool batch;		  /* UBLK_F_BATCH_IO: many tags per command (queue_batch.c) */
 	int cpu;		  /* the CPU the thread runs on; -1: not pinned */
 	struct backend *be;
 };
 
+struct queue_batch;
+
 struct ublk_queue {
 	struct queue_conf conf;
+	struct queue_batch *batch;	     /* conf.batch: its commands' buffers and state */
 	const struct ublksrv_io_desc *descs; /* read-only mapping of the kernel's array */
 	size_t descs_bytes;
 	struct uring ring;
@@ -55,10 +59,10 @@ struct ublk_queue {
 	void *bufs; /* copy mode: one mapping for every tag's buffer; else NULL */
 	size_t bufs_bytes;
 	struct backend_queue bq;
-	int quit_fd;	     /* eventfd: a write makes the thread quit at once */
-	uint64_t quit_value; /* where the ring's read of quit_fd lands */
-	bool quitting;	     /* quit_fd fired: serve nothing new, end once the backend is idle */
-	unsigned nr_in_kernel;
+	int quit_fd;	       /* eventfd: a write makes the thread quit at once */
+	uint64_t quit_value;   /* where the ring's read of quit_fd lands */
+	bool quitting;	       /* quit_fd fired: serve nothing new, end once the backend is idle */
+	unsigned nr_in_kernel; /* per-tag fetches; in batch mode, fetch and commit commands */
 	unsigned nr_in_backend;
 	bool fixed_files;	 /* cdev and backend fd are slots BACKEND_FIXED_* of the ring */
 	uint16_t auto_buf_slot0; /* zero copy: tag's slot is this + tag (0; tests move it) */
@@ -86,6 +90,26 @@ void queue_stop(struct ublk_queue *q);
 #define QUEUE_USER_DATA_QUIT (1ULL << 62)
 /* UNREGISTER_IO_BUF before a commit: its CQE comes only when it fails (the tag is in 0-15) */
 #define QUEUE_USER_DATA_UNREG (1ULL << 61)
+/* Batch commands (queue_batch.c): command number in bits 16-23, its buffer in 0-15 */
+#define QUEUE_USER_DATA_BATCH (1ULL << 60)
+
+/* A request arrived for tag: check it, hand it to the backend, commit if it finished. */
+void queue_serve(struct ublk_queue *q, uint16_t tag);
+
+/*
+ * Batch mode (src/queue_batch.c), called by the queue thread only. init() allocates and
+ * registers what the commands need (q->err says why it failed); start() queues the PREP of
+ * every tag and the multishot fetches; commit() adds a tag's result to the next COMMIT, which
+ * flush() sends once per turn, before the thread enters the kernel; handle_cqe() takes the
+ * CQEs of all three; idle() says nothing waits to be sent.
+ */
+int queue_batch_init(struct ublk_queue *q);
+int queue_batch_start(struct ublk_queue *q);
+void queue_batch_commit(struct ublk_queue *q, uint16_t tag, int result);
+int queue_batch_flush(struct ublk_queue *q);
+void queue_batch_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe);
+bool queue_batch_idle(const struct ublk_queue *q);
+void queue_batch_exit(struct ublk_queue *q);
 
 /* Whether the queue thread's loop may end: nothing in the backend, nothing left to send. */
 bool queue_may_exit(const struct ublk_queue *q);

@@ -101,6 +101,13 @@ int uring_register_buffers(struct uring *r, const struct iovec *iovs, unsigned n
 /* nr empty slots, which a driver fills (ublk's AUTO_BUF_REG registers requests' pages). */
 int uring_register_buffers_sparse(struct uring *r, unsigned nr);
 int uring_unregister_buffers(struct uring *r);
+/*
+ * A provided-buffer ring for group bgid: entries (a power of two) struct io_uring_buf in
+ * page-aligned, zeroed memory of the caller's, which must outlive the ring. Buffers go in with
+ * uring_buf_ring_add(). flags: IOU_PBUF_RING_*.
+ */
+int uring_register_buf_ring(struct uring *r, struct io_uring_buf *ring, unsigned entries,
+			    uint16_t bgid, unsigned flags);
 int uring_register_files(struct uring *r, const int *fds, unsigned nr);
 int uring_unregister_files(struct uring *r);
 int uring_register_ring_fd(struct uring *r);
@@ -273,6 +280,22 @@ static inline int uring_prep_uring_cmd(const struct uring *r, struct io_uring_sq
 		memcpy(sqe->cmd, cmd, cmd_bytes);
 	memset(sqe->cmd + cmd_bytes, 0, r->cmd_area_bytes - cmd_bytes);
 	return 0;
+}
+
+/*
+ * Hands buffer bid (len bytes at addr) to a provided-buffer ring of entries slots. The
+ * store-release of the tail (entry 0's resv) publishes the entry to the kernel.
+ */
+static inline void uring_buf_ring_add(struct io_uring_buf *ring, unsigned entries, void *addr,
+				      uint32_t len, uint16_t bid)
+{
+	uint16_t tail = ring[0].resv;
+	struct io_uring_buf *buf = &ring[tail & (entries - 1)];
+
+	buf->addr = (uint64_t)(uintptr_t)addr;
+	buf->len = len;
+	buf->bid = bid;
+	__atomic_store_n(&ring[0].resv, (uint16_t)(tail + 1), __ATOMIC_RELEASE);
 }
 
 /* ---- completion side ---- */

@@ -104,7 +104,9 @@ static int ublk_add(struct device *d)
 			     d->features, &mode, d->err, sizeof(d->err));
 	if (ret < 0)
 		return ret;
-	info.flags |= io_mode_flags(mode);
+	if (be_ops)
+		info.flags |= io_mode_device_flags(mode, be_ops->io_modes, be_ops->io_mode_order,
+						   d->features);
 	/* A recoverable device can also be handed to the next ublkd without a reissue (6.16+). */
 	if (d->want_flags & UBLK_F_USER_RECOVERY)
 		info.flags |= d->features & UBLK_F_QUIESCE;
@@ -307,7 +309,8 @@ static int ublk_start_queues(struct device *d)
 			.dev_sectors = d->params.basic.dev_sectors,
 			.read_only = d->params.basic.attrs & UBLK_ATTR_READ_ONLY,
 			.cdev_fd = d->cdev_fd,
-			.io_mode = io_mode_of_flags(d->info.flags),
+			.io_mode = io_mode_data_of_flags(d->info.flags),
+			.batch = d->info.flags & UBLK_F_BATCH_IO,
 			.be = &d->be,
 		};
 
@@ -438,7 +441,7 @@ static int ublk_find(struct device *d)
 			 info.dev_id);
 		return -EOPNOTSUPP;
 	}
-	mode = io_mode_of_flags(info.flags);
+	mode = io_mode_data_of_flags(info.flags);
 	if (mode != IO_MODE_COPY && !(d->be.ops && (d->be.ops->io_modes & IO_MODE_BIT(mode)))) {
 		snprintf(d->err, sizeof(d->err),
 			 "/dev/ublkb%u runs in io_mode %s, which its %s backend cannot serve",

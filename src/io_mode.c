@@ -29,8 +29,11 @@ uint64_t io_mode_flags(enum dev_io_mode mode)
 
 enum dev_io_mode io_mode_of_flags(uint64_t flags)
 {
-	if (flags & UBLK_F_BATCH_IO)
-		return IO_MODE_BATCH;
+	return flags & UBLK_F_BATCH_IO ? IO_MODE_BATCH : io_mode_data_of_flags(flags);
+}
+
+enum dev_io_mode io_mode_data_of_flags(uint64_t flags)
+{
 	if (flags & UBLK_F_AUTO_BUF_REG)
 		return IO_MODE_ZERO_COPY;
 	if (flags & UBLK_F_USER_COPY)
@@ -52,6 +55,28 @@ static void format_modes(unsigned modes, char *buf, size_t bytes)
 	}
 }
 
+/* The first of order that the backend serves (modes) and the kernel offers, else copy. */
+static enum dev_io_mode io_mode_best(unsigned modes, const enum dev_io_mode *order,
+				     uint64_t features)
+{
+	for (; order && *order != IO_MODE_AUTO; order++) {
+		if ((modes & IO_MODE_BIT(*order)) && !(io_mode_flags(*order) & ~features))
+			return *order;
+	}
+	return IO_MODE_COPY;
+}
+
+uint64_t io_mode_device_flags(enum dev_io_mode mode, unsigned modes, const enum dev_io_mode *order,
+			      uint64_t features)
+{
+	uint64_t flags = io_mode_flags(mode);
+
+	if (mode == IO_MODE_BATCH)
+		flags |= io_mode_flags(
+			io_mode_best(modes & ~IO_MODE_BIT(IO_MODE_BATCH), order, features));
+	return flags;
+}
+
 int io_mode_choose(enum dev_io_mode wanted, const char *backend, unsigned modes,
 		   const enum dev_io_mode *order, uint64_t features, enum dev_io_mode *mode,
 		   char *err, size_t err_bytes)
@@ -60,18 +85,13 @@ int io_mode_choose(enum dev_io_mode wanted, const char *backend, unsigned modes,
 	char can[64];
 
 	if (wanted == IO_MODE_AUTO) {
-		*mode = IO_MODE_COPY;
-		for (; order && *order != IO_MODE_AUTO; order++) {
-			if ((modes & IO_MODE_BIT(*order)) && !(io_mode_flags(*order) & ~features)) {
-				*mode = *order;
-				break;
-			}
-		}
+		*mode = io_mode_best(modes, order, features);
 		return 0;
 	}
-	/* Copy needs nothing of anyone; every backend serves it. */
-	if (wanted != IO_MODE_COPY && !(modes & IO_MODE_BIT(wanted))) {
-		format_modes(modes | IO_MODE_BIT(IO_MODE_COPY), can, sizeof(can));
+	/* Copy and batch (which moves data as auto would) need nothing of the backend. */
+	if (wanted != IO_MODE_COPY && wanted != IO_MODE_BATCH && !(modes & IO_MODE_BIT(wanted))) {
+		format_modes(modes | IO_MODE_BIT(IO_MODE_COPY) | IO_MODE_BIT(IO_MODE_BATCH), can,
+			     sizeof(can));
 		snprintf(err, err_bytes,
 			 "io_mode = %s: the %s backend cannot serve it (it can: %s)",
 			 dev_io_mode_name(wanted), backend, can);

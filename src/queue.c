@@ -164,15 +164,16 @@ static void queue_commit(struct ublk_queue *q, uint16_t tag, int result)
 		io->registered_by_us = false;
 		ret = queue_queue_buf_cmd(q, tag, UBLK_U_IO_UNREGISTER_IO_BUF);
 	}
-	if (!ret)
+	if (!ret && q->conf.batch)
+		queue_batch_commit(q, tag, result);
+	else if (!ret)
 		ret = queue_queue_cmd(q, tag, UBLK_U_IO_COMMIT_AND_FETCH_REQ, result);
 	if (ret < 0)
 		log_msg(LOG_LEVEL_ERR, "device %u queue %u tag %u: commit: %s", q->conf.dev_id,
 			q->conf.q_id, tag, strerror(-ret));
 }
 
-/* A request arrived for tag: check it, hand it to the backend, commit if it finished. */
-static void queue_serve(struct ublk_queue *q, uint16_t tag)
+void queue_serve(struct ublk_queue *q, uint16_t tag)
 {
 	struct queue_io *io = &q->ios[tag];
 	int ret;
@@ -224,6 +225,10 @@ static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cq
 
 	if (ud & QUEUE_USER_DATA_QUIT) {
 		q->quitting = true;
+		return;
+	}
+	if (ud & QUEUE_USER_DATA_BATCH) {
+		queue_batch_handle_cqe(q, cqe);
 		return;
 	}
 	if (tag >= q->conf.depth)
@@ -374,32 +379,36 @@ static int queue_thread_setup(struct ublk_queue *q)
 		return ret;
 	}
 	ret = queue_register(q);
-	if (ret < 0) {
-		uring_exit(&q->ring);
-		return ret;
-	}
+	if (!ret && q->conf.batch)
+		ret = queue_batch_init(q);
+	if (ret < 0)
+		goto fail_ring;
 	q->bq.ring = &q->ring;
 	if (q->conf.be->ops->queue_init) {
 		ret = q->conf.be->ops->queue_init(&q->bq);
 		if (ret < 0) {
 			snprintf(q->err, sizeof(q->err), "backend queue setup: %s", strerror(-ret));
-			uring_exit(&q->ring);
-			return ret;
+			goto fail_ring;
 		}
 	}
 	ret = queue_queue_quit_read(q);
-	for (unsigned tag = 0; !ret && tag < q->conf.depth; tag++)
+	if (!ret && q->conf.batch)
+		ret = queue_batch_start(q);
+	for (unsigned tag = 0; !ret && !q->conf.batch && tag < q->conf.depth; tag++)
 		ret = queue_queue_cmd(q, tag, UBLK_U_IO_FETCH_REQ, 0);
 	if (!ret) {
 		ret = uring_submit(&q->ring);
 		ret = ret < 0 ? ret : 0;
 	}
-	if (ret < 0) {
-		snprintf(q->err, sizeof(q->err), "FETCH_REQ: %s", strerror(-ret));
-		if (q->conf.be->ops->queue_exit)
-			q->conf.be->ops->queue_exit(&q->bq);
-		uring_exit(&q->ring);
-	}
+	if (!ret)
+		return 0;
+	snprintf(q->err, sizeof(q->err), "%s: %s", q->conf.batch ? "PREP_IO_CMDS" : "FETCH_REQ",
+		 strerror(-ret));
+	if (q->conf.be->ops->queue_exit)
+		q->conf.be->ops->queue_exit(&q->bq);
+fail_ring:
+	uring_exit(&q->ring);
+	queue_batch_exit(q);
 	return ret;
 }
 
@@ -410,7 +419,7 @@ bool queue_may_exit(const struct ublk_queue *q)
 	 * thread. Not before every queued commit is sent either: a commit that never reaches the
 	 * kernel fails a request with EIO that the backend did complete.
 	 */
-	if (q->nr_in_backend || uring_sq_ready(&q->ring))
+	if (q->nr_in_backend || uring_sq_ready(&q->ring) || (q->batch && !queue_batch_idle(q)))
 		return false;
 	/* Then when every tag was aborted, or when we are told to go. */
 	return q->quitting || !q->nr_in_kernel;
@@ -435,6 +444,12 @@ static void *queue_thread(void *arg)
 		unsigned wait_nr = q->quitting && !q->nr_in_backend ? 0 : 1;
 		unsigned n;
 
+		/* Batch mode: this turn's results, in one command. */
+		if (q->batch && queue_batch_flush(q) < 0)
+			log_msg(LOG_LEVEL_ERR, "device %u queue %u: COMMIT_IO_CMDS: no SQE",
+				q->conf.dev_id, q->conf.q_id);
+		if (q->batch && !queue_batch_idle(q))
+			wait_nr = 1; /* every commit buffer is out: wait for one back */
 		/* One enter per turn: submits every commit and backend SQE queued last turn. */
 		ret = uring_submit_and_wait(&q->ring, wait_nr);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
@@ -452,6 +467,7 @@ static void *queue_thread(void *arg)
 		q->conf.be->ops->queue_exit(&q->bq);
 	/* Closing the ring cancels the fetch commands still in the kernel. */
 	uring_exit(&q->ring);
+	queue_batch_exit(q);
 	return NULL;
 }
 

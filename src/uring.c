@@ -347,6 +347,19 @@ int uring_register_buffers_sparse(struct uring *r, unsigned nr)
 	return sys_io_uring_register(r->ring_fd, IORING_REGISTER_BUFFERS2, &reg, sizeof(reg));
 }
 
+int uring_register_buf_ring(struct uring *r, struct io_uring_buf *ring, unsigned entries,
+			    uint16_t bgid, unsigned flags)
+{
+	struct io_uring_buf_reg reg = {
+		.ring_addr = (uint64_t)(uintptr_t)ring,
+		.ring_entries = entries,
+		.bgid = bgid,
+		.flags = (uint16_t)flags,
+	};
+
+	return sys_io_uring_register(r->ring_fd, IORING_REGISTER_PBUF_RING, &reg, 1);
+}
+
 int uring_unregister_buffers(struct uring *r)
 {
 	return sys_io_uring_register(r->ring_fd, IORING_UNREGISTER_BUFFERS, NULL, 0);

@@ -142,6 +142,7 @@ enum io_uring_op {
 
 /* sqe->uring_cmd_flags */
 #define IORING_URING_CMD_FIXED (1U << 0)
+#define IORING_URING_CMD_MULTISHOT (1U << 1) /* one SQE, CQEs until one lacks F_MORE */
 
 /* Socket commands carried by IORING_OP_URING_CMD (cmd_op) on a socket fd. */
 #define SOCKET_URING_OP_SIOCINQ 0
@@ -158,6 +159,7 @@ _Static_assert(sizeof(struct io_uring_cqe) == 16, "cqe size");
 
 #define IORING_CQE_F_BUFFER (1U << 0)
 #define IORING_CQE_F_MORE (1U << 1)
+#define IORING_CQE_F_BUF_MORE (1U << 4) /* IOU_PBUF_RING_INC: the buffer has room left */
 
 /* mmap offsets of the three ring regions */
 #define IORING_OFF_SQ_RING 0ULL
@@ -259,6 +261,8 @@ enum io_uring_register_op {
 	IORING_REGISTER_BUFFERS2 = 15, /* 5.13: struct io_uring_rsrc_register */
 	IORING_REGISTER_RING_FDS = 20,
 	IORING_UNREGISTER_RING_FDS = 21,
+	IORING_REGISTER_PBUF_RING = 22,
+	IORING_UNREGISTER_PBUF_RING = 23,
 };
 
 struct io_uring_probe_op {
@@ -300,5 +304,29 @@ _Static_assert(sizeof(struct io_uring_rsrc_register) == 32, "rsrc register");
 
 /* 5.19: nr empty slots, for buffers the kernel (a driver) registers into later */
 #define IORING_RSRC_REGISTER_SPARSE (1U << 0)
+
+/*
+ * A provided-buffer ring (IORING_REGISTER_PBUF_RING): ring_entries of struct io_uring_buf, in
+ * page-aligned memory of ours; the tail we advance overlays the first entry's resv.
+ */
+struct io_uring_buf {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t bid;
+	uint16_t resv; /* in entry 0: the ring's tail */
+};
+_Static_assert(sizeof(struct io_uring_buf) == 16, "buf");
+
+struct io_uring_buf_reg {
+	uint64_t ring_addr;
+	uint32_t ring_entries; /* a power of two */
+	uint16_t bgid;
+	uint16_t flags; /* IOU_PBUF_RING_* */
+	uint64_t resv[3];
+};
+_Static_assert(sizeof(struct io_uring_buf_reg) == 40, "buf reg");
+
+/* 6.12: a buffer is used up in pieces, each CQE taking the next bytes, not a buffer each */
+#define IOU_PBUF_RING_INC 2U
 
 #endif /* UBLKD_ABI_IO_URING_H */

@@ -143,6 +143,37 @@ _Static_assert(offsetof(struct ublksrv_io_cmd, addr) == 8, "io cmd addr");
 #define UBLK_U_IO_REGISTER_IO_BUF _IOWR('u', 0x23, struct ublksrv_io_cmd)
 #define UBLK_U_IO_UNREGISTER_IO_BUF _IOWR('u', 0x24, struct ublksrv_io_cmd)
 
+/*
+ * UBLK_F_BATCH_IO (7.0): the command area holds a struct ublk_batch_io; PREP and COMMIT take
+ * nr_elem elements of elem_bytes at sqe->addr (sqe->len bytes), each a ublk_elem_header and,
+ * with UBLK_BATCH_F_HAS_BUF_ADDR, the tag's buffer address. FETCH is multishot: each CQE's
+ * res bytes of tags (__u16 each) land in a provided buffer (elem_bytes 2).
+ */
+struct ublk_batch_io {
+	uint16_t q_id;
+	uint16_t flags; /* UBLK_BATCH_F_* */
+	uint16_t nr_elem;
+	uint8_t elem_bytes;
+	uint8_t reserved;
+	uint64_t reserved2;
+};
+_Static_assert(sizeof(struct ublk_batch_io) == 16, "batch io");
+
+#define UBLK_BATCH_F_HAS_ZONE_LBA (1U << 0)
+#define UBLK_BATCH_F_HAS_BUF_ADDR (1U << 1)
+#define UBLK_BATCH_F_AUTO_BUF_REG_FALLBACK (1U << 2)
+
+struct ublk_elem_header {
+	uint16_t tag;
+	uint16_t buf_index; /* with UBLK_F_AUTO_BUF_REG: the slot to register the pages in */
+	int32_t result;	    /* COMMIT: bytes done or -errno */
+};
+_Static_assert(sizeof(struct ublk_elem_header) == 8, "elem header");
+
+#define UBLK_U_IO_PREP_IO_CMDS _IOWR('u', 0x25, struct ublk_batch_io)
+#define UBLK_U_IO_COMMIT_IO_CMDS _IOWR('u', 0x26, struct ublk_batch_io)
+#define UBLK_U_IO_FETCH_IO_CMDS _IOWR('u', 0x27, struct ublk_batch_io)
+
 /* cqe->res of a FETCH / COMMIT_AND_FETCH; only ABORT means "do not fetch again". */
 #define UBLK_IO_RES_OK 0
 #define UBLK_IO_RES_NEED_GET_DATA 1

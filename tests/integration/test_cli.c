@@ -21,6 +21,7 @@
 #include "../common/ublkd_test.h"
 #include "ctrl.h"
 #include "dev_conf.h"
+#include "abi/ublk.h"
 #include "ipc.h"
 #include "parse.h"
 
@@ -233,14 +234,21 @@ static const char *json_field(const char *line, const char *key, char *buf, size
 }
 
 /* A live device of ours as list_json() shows it. */
+/* What io_mode = auto gives the null and memory backends here: user copy where there is one. */
+static const char *auto_io_mode(void)
+{
+	return kernel_ublk_features() & UBLK_F_USER_COPY ? "user_copy" : "copy";
+}
+
 static void live_dev_line(char *buf, size_t len, unsigned id, const char *name, const char *backend,
 			  uint64_t size_bytes, unsigned queues, unsigned depth, pid_t pid)
 {
 	snprintf(buf, len,
 		 "backend=\"%s\" block_device=\"/dev/ublkb%u\" char_device=\"/dev/ublkc%u\" "
-		 "depth=%u id=%u name=\"%s\" pid=%d queues=%u server_alive=true size_bytes=%llu "
-		 "state=\"live\"",
-		 backend, id, id, depth, id, name, pid, queues, (unsigned long long)size_bytes);
+		 "depth=%u id=%u io_mode=\"%s\" name=\"%s\" pid=%d queues=%u server_alive=true "
+		 "size_bytes=%llu state=\"live\"",
+		 backend, id, id, depth, id, auto_io_mode(), name, pid, queues,
+		 (unsigned long long)size_bytes);
 }
 
 /* The list_json() line of device id; fails the test when there is none. */
@@ -368,21 +376,22 @@ START_TEST(test_list_matches_devices)
 	ck_assert_msg(!r.err[0], "list wrote to stderr: %s", r.err);
 	ck_assert_uint_eq(count_lines(r.out), 3);
 	for (line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char name[64], backend[16], size[32], state[32], bdev[64], pid_text[32];
+		char name[64], backend[16], size[32], mode[16], state[32], bdev[64], pid_text[32];
 		unsigned id, queues, depth;
 
 		if (!rows++) {
 			ck_assert_msg(sscanf(line,
-					     "ID NAME BACKEND SIZE QUEUES DEPTH STATE "
+					     "ID NAME BACKEND SIZE QUEUES DEPTH IO-MODE STATE "
 					     "BLOCK-DEVICE %31s",
 					     pid_text) == 1 &&
 					      !strcmp(pid_text, "PID"),
 				      "header: %s", line);
 			continue;
 		}
-		ck_assert_msg(sscanf(line, "%u %63s %15s %31s %u %u %31s %63s %31s", &id, name,
-				     backend, size, &queues, &depth, state, bdev, pid_text) == 9,
+		ck_assert_msg(sscanf(line, "%u %63s %15s %31s %u %u %15s %31s %63s %31s", &id, name,
+				     backend, size, &queues, &depth, mode, state, bdev, pid_text) == 10,
 			      "row: %s", line);
+		ck_assert_str_eq(mode, auto_io_mode());
 		ck_assert_msg(id == id_a || id == id_b, "row of an unknown device: %s", line);
 		ck_assert_str_eq(name, id == id_a ? "m1" : name_b);
 		ck_assert_str_eq(backend, id == id_a ? "memory" : "null");

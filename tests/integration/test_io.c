@@ -381,24 +381,24 @@ struct fio_case {
 	unsigned iodepth;
 };
 
-/* Each backend in each mode it serves, at QD 1 and 64 on 1 and 2 queues. */
-#define FIO_SHAPES(backend, mode)                                                   \
-	{ backend, mode, 1, 1 }, { backend, mode, 1, 64 }, { backend, mode, 2, 1 }, \
-	{                                                                           \
-		backend, mode, 2, 64                                                \
-	}
-
+/*
+ * Each backend in each mode it serves, at QD 1 on one queue and QD 64 on two: both depths and
+ * both queue counts, in half the runs of every pairing.
+ */
 static const struct fio_case verify_cases[] = {
-	FIO_SHAPES("memory", "copy"),
-	FIO_SHAPES("memory", "user_copy"),
-	FIO_SHAPES("file", "copy"),
-	FIO_SHAPES("file", "zero_copy"),
+	{ "memory", "copy", 1, 1 },	 { "memory", "copy", 2, 64 },
+	{ "memory", "user_copy", 1, 1 }, { "memory", "user_copy", 2, 64 },
+	{ "memory", "batch", 1, 1 },	 { "memory", "batch", 2, 64 },
+	{ "file", "copy", 1, 1 },	 { "file", "copy", 2, 64 },
+	{ "file", "zero_copy", 1, 1 },	 { "file", "zero_copy", 2, 64 },
+	{ "file", "batch", 1, 1 },	 { "file", "batch", 2, 64 },
 };
 
 static const struct fio_case null_cases[] = {
-	FIO_SHAPES("null", "copy"),
-	FIO_SHAPES("null", "user_copy"),
-	FIO_SHAPES("null", "zero_copy"),
+	{ "null", "copy", 1, 1 },      { "null", "copy", 2, 64 },
+	{ "null", "user_copy", 1, 1 }, { "null", "user_copy", 2, 64 },
+	{ "null", "zero_copy", 1, 1 }, { "null", "zero_copy", 2, 64 },
+	{ "null", "batch", 1, 1 },     { "null", "batch", 2, 64 },
 };
 
 /* What each forced mode needs of ublk_drv (src/io_mode.c's table, from the outside). */
@@ -408,6 +408,8 @@ static uint64_t mode_needs(const char *io_mode)
 		return UBLK_F_USER_COPY;
 	if (!strcmp(io_mode, "zero_copy"))
 		return UBLK_F_AUTO_BUF_REG;
+	if (!strcmp(io_mode, "batch"))
+		return UBLK_F_BATCH_IO;
 	ck_assert_str_eq(io_mode, "copy");
 	return 0;
 }
@@ -600,10 +602,8 @@ static void write_random_file(const char *path, size_t size)
 START_TEST(test_ext4_roundtrip)
 {
 	static const char *const cases[][2] = {
-		{ "memory", "copy" },
-		{ "memory", "user_copy" },
-		{ "file", "copy" },
-		{ "file", "zero_copy" },
+		{ "memory", "copy" },	 { "memory", "user_copy" }, { "file", "copy" },
+		{ "file", "zero_copy" }, { "memory", "batch" },	    { "file", "batch" },
 	};
 	const char *backend = cases[_i][0], *io_mode = cases[_i][1];
 	unsigned id;
@@ -1378,7 +1378,7 @@ int main(void)
 			    sizeof(verify_cases) / sizeof(verify_cases[0]));
 	tcase_add_loop_test(add_tcase(s, "fio_null"), test_fio_null, 0,
 			    sizeof(null_cases) / sizeof(null_cases[0]));
-	tcase_add_loop_test(add_tcase(s, "ext4_roundtrip"), test_ext4_roundtrip, 0, 4);
+	tcase_add_loop_test(add_tcase(s, "ext4_roundtrip"), test_ext4_roundtrip, 0, 6);
 	tcase_add_test(add_tcase(s, "file_persists"), test_file_persists);
 	tcase_add_test(add_tcase(s, "flush_fua"), test_flush_fua);
 	tcase_add_test(add_tcase(s, "memory_discard_rss"), test_memory_discard_rss);

@@ -102,7 +102,7 @@ static void list_state(unsigned id, char *name, char *state, char *pid)
 	line = strstr(r.out, want);
 	ck_assert_msg(line, "device %u not listed: %s", id, r.out);
 	ck_assert_msg(
-		sscanf(line + 1, "%*u %63s %*s %*s %*u %*u %31s %*s %15s", name, state, pid) == 3,
+		sscanf(line + 1, "%*u %63s %*s %*s %*u %*u %*s %31s %*s %15s", name, state, pid) == 3,
 		"list line: %.200s", line + 1);
 }
 

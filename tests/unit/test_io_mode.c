@@ -45,7 +45,12 @@ static const struct choice choices[] = {
 	  "io_mode = user_copy needs ublk_drv's USER_COPY, which this kernel lacks (Linux 6.5+)" },
 	/* forced, the backend cannot: named, with what it can */
 	{ &backend_file_ops, IO_MODE_USER_COPY, FEATURES_7_3, -EOPNOTSUPP, IO_MODE_AUTO,
-	  "io_mode = user_copy: the file backend cannot serve it (it can: copy, zero_copy)" },
+	  "io_mode = user_copy: the file backend cannot serve it (it can: copy, zero_copy, "
+	  "batch)" },
+	/* batch: any backend, on 7.0+ */
+	{ &backend_file_ops, IO_MODE_BATCH, FEATURES_7_3, 0, IO_MODE_BATCH, NULL },
+	{ &backend_null_ops, IO_MODE_BATCH, FEATURES_6_12, -EOPNOTSUPP, IO_MODE_AUTO,
+	  "io_mode = batch needs ublk_drv's BATCH_IO, which this kernel lacks (Linux 7.0+)" },
 };
 
 START_TEST(test_choose)
@@ -63,9 +68,11 @@ START_TEST(test_choose)
 		ck_assert_str_eq(err, c->want_err);
 	/* What the mode asks of ADD_DEV is what the kernel offers and reads back as the mode. */
 	if (!ret) {
-		ck_assert_uint_eq(io_mode_flags(mode) & ~c->features, 0);
-		ck_assert_int_eq(io_mode_of_flags(io_mode_flags(mode) | UBLK_F_CMD_IOCTL_ENCODE),
-				 mode);
+		uint64_t flags = io_mode_device_flags(mode, c->ops->io_modes, c->ops->io_mode_order,
+						      c->features);
+
+		ck_assert_uint_eq(flags & ~c->features, 0);
+		ck_assert_int_eq(io_mode_of_flags(flags | UBLK_F_CMD_IOCTL_ENCODE), mode);
 	}
 }
 END_TEST
@@ -78,6 +85,13 @@ START_TEST(test_of_flags)
 	ck_assert_int_eq(io_mode_of_flags(UBLK_F_AUTO_BUF_REG | UBLK_F_SUPPORT_ZERO_COPY),
 			 IO_MODE_ZERO_COPY);
 	ck_assert_int_eq(io_mode_of_flags(UBLK_F_BATCH_IO | UBLK_F_AUTO_BUF_REG), IO_MODE_BATCH);
+	ck_assert_int_eq(io_mode_data_of_flags(UBLK_F_BATCH_IO | UBLK_F_AUTO_BUF_REG),
+			 IO_MODE_ZERO_COPY);
+	ck_assert_int_eq(io_mode_data_of_flags(UBLK_F_BATCH_IO), IO_MODE_COPY);
+	/* batch carries its data as auto would: zero copy for file on 7.3 */
+	ck_assert_uint_eq(io_mode_device_flags(IO_MODE_BATCH, backend_file_ops.io_modes,
+					       backend_file_ops.io_mode_order, FEATURES_7_3),
+			  UBLK_F_BATCH_IO | UBLK_F_AUTO_BUF_REG | UBLK_F_SUPPORT_ZERO_COPY);
 	ck_assert_str_eq(dev_io_mode_name(IO_MODE_ZERO_COPY), "zero_copy");
 	ck_assert_str_eq(dev_io_mode_name((enum dev_io_mode)99), "unknown");
 }

@@ -389,7 +389,8 @@ START_TEST(test_list_matches_devices)
 			continue;
 		}
 		ck_assert_msg(sscanf(line, "%u %63s %15s %31s %u %u %15s %31s %63s %31s", &id, name,
-				     backend, size, &queues, &depth, mode, state, bdev, pid_text) == 10,
+				     backend, size, &queues, &depth, mode, state, bdev,
+				     pid_text) == 10,
 			      "row: %s", line);
 		ck_assert_str_eq(mode, auto_io_mode());
 		ck_assert_msg(id == id_a || id == id_b, "row of an unknown device: %s", line);

@@ -101,9 +101,9 @@ static void list_state(unsigned id, char *name, char *state, char *pid)
 	snprintf(want, sizeof(want), "\n%u ", id);
 	line = strstr(r.out, want);
 	ck_assert_msg(line, "device %u not listed: %s", id, r.out);
-	ck_assert_msg(
-		sscanf(line + 1, "%*u %63s %*s %*s %*u %*u %*s %31s %*s %15s", name, state, pid) == 3,
-		"list line: %.200s", line + 1);
+	ck_assert_msg(sscanf(line + 1, "%*u %63s %*s %*s %*u %*u %*s %31s %*s %15s", name, state,
+			     pid) == 3,
+		      "list line: %.200s", line + 1);
 }
 
 /* Starts fio (sh -c cmd) in a process group of its own. */

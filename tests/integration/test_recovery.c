@@ -21,6 +21,7 @@
 
 #include "../common/suite_main.h"
 #include "../common/ublkd_test.h"
+#include "abi/ublk.h"
 #include "ipc.h"
 
 #define TEST_TIMEOUT_S 600
@@ -182,13 +183,24 @@ static void start_fio_for(const char *backend, unsigned id)
 }
 
 /* The add arguments of a 2-queue device "NAME" of backend, 32M (1G for null). */
-static void victim_args(const char *backend, char *buf, size_t len)
+/*
+ * The add flags of the victim device; io_mode "" for auto. Batch mode where the kernel has it
+ * (7.0+), else auto: the case still runs, in the mode the kernel offers.
+ */
+static void victim_args(const char *backend, const char *io_mode, char *buf, size_t len)
 {
+	char mode[64] = "";
+
+	if (!strcmp(io_mode, "batch") && !(kernel_ublk_features() & UBLK_F_BATCH_IO))
+		fprintf(stderr, "  (no batch mode on this kernel: auto)\n");
+	else if (io_mode[0])
+		snprintf(mode, sizeof(mode), " --io-mode %s", io_mode);
 	if (!strcmp(backend, "file"))
-		snprintf(buf, len, "--backend file --path " DIR "/v.img --create --size 32M");
+		snprintf(buf, len, "--backend file --path " DIR "/v.img --create --size 32M%s",
+			 mode);
 	else
-		snprintf(buf, len, "--backend %s --size %s", backend,
-			 strcmp(backend, "null") ? "32M" : "1G");
+		snprintf(buf, len, "--backend %s --size %s%s", backend,
+			 strcmp(backend, "null") ? "32M" : "1G", mode);
 }
 
 enum restart_by { BY_RECOVER, BY_ADD };
@@ -196,11 +208,13 @@ enum restart_by { BY_RECOVER, BY_ADD };
 struct kill_case {
 	const char *backend;
 	enum restart_by by;
+	const char *io_mode;
 };
 
+/* The auto modes (user or zero copy), and the copy and batch modes once each. */
 static const struct kill_case kill_cases[] = {
-	{ "null", BY_RECOVER }, { "file", BY_RECOVER }, { "memory", BY_RECOVER },
-	{ "null", BY_ADD },	{ "file", BY_ADD },	{ "memory", BY_ADD },
+	{ "null", BY_RECOVER, "" },  { "file", BY_RECOVER, "" },  { "memory", BY_RECOVER, "" },
+	{ "null", BY_ADD, "batch" }, { "file", BY_ADD, "batch" }, { "memory", BY_ADD, "copy" },
 };
 
 /*
@@ -216,9 +230,10 @@ START_TEST(test_kill_during_fio)
 	pid_t dead, adopter;
 	unsigned id;
 
-	fprintf(stderr, "kill_during_fio: %s backend, then %s\n", c->backend,
+	fprintf(stderr, "kill_during_fio: %s backend, io_mode %s, then %s\n", c->backend,
+		c->io_mode[0] ? c->io_mode : "auto",
 		c->by == BY_RECOVER ? "ublkd recover" : "ublkd add");
-	victim_args(c->backend, args, sizeof(args));
+	victim_args(c->backend, c->io_mode, args, sizeof(args));
 	setenv("UBLKD_TEST_IO_DELAY_MS", WRITE_DELAY_MS, 1);
 	sh_ok("$UBLKD_BIN add --name victim --queues 2 %s", args);
 	id = (unsigned)strtoul(r.out + strlen("/dev/ublkb"), NULL, 10);
@@ -395,7 +410,7 @@ START_TEST(test_upgrade_during_fio)
 	fprintf(stderr, "upgrade_during_fio: %s backend, by %s\n", c->backend,
 		c->by_signal ? "SIGUSR2" : "ublkd upgrade");
 	sh_ok("mkdir -p " DIR "/bin && cp %s " DIR "/bin/ublkd", ublkd_bin());
-	victim_args(c->backend, args, sizeof(args));
+	victim_args(c->backend, "", args, sizeof(args));
 	setenv("UBLKD_TEST_IO_DELAY_MS", WRITE_DELAY_MS, 1);
 	sh_ok(DIR "/bin/ublkd add --name up --queues 2 %s", args);
 	unsetenv("UBLKD_TEST_IO_DELAY_MS");

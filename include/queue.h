@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The data plane: one pthread per hardware queue, pinned to one CPU, with its own ring, its
- * read-only view of the queue's I/O descriptors and one page-aligned buffer per tag. The
- * thread fetches every tag, then loops: reap completions in a batch, serve each request through
- * the backend, and send everything it queued (commits, backend I/O) in one io_uring_enter.
+ * The data plane: one pthread per hardware queue, pinned to one CPU, with its own ring and its
+ * read-only view of the queue's I/O descriptors. The thread fetches every tag, then loops: reap
+ * completions in a batch, serve each request through the backend, and send everything it
+ * queued (commits, backend I/O) in one io_uring_enter.
+ *
+ * The ring has the char device and the backend's fd as fixed files and its own fd registered.
+ * How data moves is the device's io_mode: copy mode gives each tag a page-aligned buffer that
+ * the kernel copies to and from; user copy has the backend move it on /dev/ublkcN; zero copy
+ * has the kernel register each request's pages in the ring's buffer table at the tag's slot.
+ * Batch mode (src/queue_batch.c) sends many tags per command, with data as in one of those.
  */
 #ifndef UBLKD_QUEUE_H
 #define UBLKD_QUEUE_H

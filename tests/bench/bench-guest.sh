@@ -166,11 +166,13 @@ if has_target memory || has_target file; then
 	mount -t tmpfs -o size=$((size_bytes + (16 << 20))) ublkd-bench "$work/tmpfs" ||
 		die "cannot mount a tmpfs for the file targets"
 	head -c "$size_bytes" /dev/urandom >"$file" || die "cannot fill $file"
+	echo "bench: [${SECONDS}s] filled $file"
 fi
 # fill DEVICE: the random data onto a RAM disk.
 fill() {
 	# Large writes: several requests in flight, fewer round trips to a slow server.
 	dd if="$file" of="$1" bs=8M oflag=direct status=none || die "cannot fill $1"
+	echo "bench: [${SECONDS}s] filled $1"
 }
 
 # irqmode=0: completion inside submission, the cheapest the kernel can do.
@@ -219,10 +221,13 @@ for backend in $targets; do
 		die "ublkd add --backend $backend failed: $(cat "$work/err")"
 	added[$backend/auto]=$dev
 	for mode in $modes; do
-		if dev=$(ublkd_add "$backend" "$mode" 2>"$work/err"); then
+		rc=0
+		dev=$(ublkd_add "$backend" "$mode" 2>"$work/err") || rc=$?
+		if [ $rc = 0 ]; then
 			added[$backend/$mode]=$dev
 		else
-			msg="$backend/$mode: not offered: $(head -n1 "$work/err")"
+			msg=$(head -n1 "$work/err")
+			msg="$backend/$mode: not offered: ${msg:-ublkd add exited with status $rc}"
 			echo "bench: $msg"
 			echo "$msg" >>"$out/notes.txt"
 		fi

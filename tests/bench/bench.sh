@@ -65,9 +65,10 @@ max_runs=$((rounds * nr_jobs * nr_targets * (2 + nr_modes)))
 vm_timeout=$((600 + max_runs * (ramp + runtime + 5) + rounds * nr_jobs * 30))
 
 stamp=$(date +%Y%m%d-%H%M%S)
-failed=()
+failed=() dirs=()
 for kernel in $kernels; do
 	dir=$results/$stamp-$kernel
+	dirs+=("$dir")
 	mkdir -p "$dir"
 	for layout in $layouts; do
 		case $layout in
@@ -91,8 +92,8 @@ for kernel in $kernels; do
 		python3 "$checkout/tests/bench/bench-report.py" "$dir/$layout" | tee -a "$dir/table.txt" ||
 			failed+=("Linux $kernel, layout $layout: no table from the results in $dir/$layout")
 	done
-	echo "bench: Linux $kernel: results and tables in $dir"
 done
+printf 'bench: results and tables (table.txt) in %s\n' "${dirs[@]}"
 if [ ${#failed[@]} != 0 ]; then
 	printf 'bench: FAILED: %s\n' "${failed[@]}" >&2
 	exit 1

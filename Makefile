@@ -110,7 +110,7 @@ bench-uring: $(BUILD)/tests/bench/bench_uring
 	@$<
 
 # ublkd's devices against the kernel's null_blk, brd and loop, one VM per kernel of KERNELS
-# and CPU layout: ratios, not speeds (TCG). ~35 minutes; BENCH_KERNELS, BENCH_LAYOUTS,
+# and CPU layout: ratios, not speeds (TCG). ~40 minutes; BENCH_KERNELS, BENCH_LAYOUTS,
 # BENCH_ROUNDS, BENCH_RUNTIME, BENCH_JOBS, BENCH_TARGETS, BENCH_MODES: see tests/bench/bench.sh.
 bench: test-deps ublkd
 	@BENCH_KERNELS="$(or $(BENCH_KERNELS),$(KERNELS))" tests/bench/bench.sh --build $(BUILD)

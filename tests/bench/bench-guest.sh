@@ -13,7 +13,7 @@
 # targets.tsv, runs.tsv (one line a run: CPU ticks of the measured window), notes.txt (modes not
 # offered), fio/*.json, ublkd-status.txt and ublkd-threads.txt (the daemon after the runs).
 #   --rounds N        rounds (default 3)
-#   --runtime SECS    measured seconds per run (default 4)
+#   --runtime SECS    measured seconds per run (default 3)
 #   --ramp SECS       unmeasured seconds before each run (default 1)
 #   --jobs "LIST"     jobs to run (default: all, as listed by --list-jobs)
 #   --targets "LIST"  ublkd backends, each with its kernel reference (default "null memory file")
@@ -35,7 +35,7 @@ usage() {
 	exit 2
 }
 
-ublkd='' out='' layout='' rounds=3 runtime=4 ramp=1 jobs='' targets='null memory file'
+ublkd='' out='' layout='' rounds=3 runtime=3 ramp=1 jobs='' targets='null memory file'
 modes='copy user_copy zero_copy batch' size=256M
 while [ $# -gt 0 ]; do
 	case $1 in

@@ -13,7 +13,7 @@
 #   BENCH_LAYOUTS   shared (1 vCPU: fio and ublkd on it) and/or split (2 vCPUs: fio on CPU 0,
 #                   ublkd on CPU 1); default "shared split"
 #   BENCH_ROUNDS    rounds (default 3)
-#   BENCH_RUNTIME   measured seconds per run (default 4), after BENCH_RAMP seconds (default 1)
+#   BENCH_RUNTIME   measured seconds per run (default 3), after BENCH_RAMP seconds (default 1)
 #   BENCH_JOBS      fio jobs (default all: 4k-randread-qd64 4k-randwrite-qd64 4k-randread-qd1
 #                   128k-read-qd8 128k-write-qd8)
 #   BENCH_TARGETS   ublkd backends, each with its kernel reference (default "null memory file")
@@ -39,7 +39,7 @@ command -v python3 >/dev/null || { echo "bench: python3 is needed for the tables
 kernels=${BENCH_KERNELS:-6.12 7}
 layouts=${BENCH_LAYOUTS:-shared split}
 rounds=${BENCH_ROUNDS:-3}
-runtime=${BENCH_RUNTIME:-4}
+runtime=${BENCH_RUNTIME:-3}
 ramp=${BENCH_RAMP:-1}
 jobs=${BENCH_JOBS:-$("$checkout/tests/bench/bench-guest.sh" --list-jobs | tr '\n' ' ')}
 targets=${BENCH_TARGETS:-null memory file}
@@ -76,7 +76,7 @@ for kernel in $kernels; do
 		split) cpus=2 ;;
 		*) echo "bench: unknown layout \"$layout\" (shared, split)" >&2; exit 2 ;;
 		esac
-		echo "bench: Linux $kernel, layout $layout: one VM ($cpus vCPUs, $mem), results in $dir/$layout"
+		echo "bench: Linux $kernel, layout $layout: one VM (vCPUs: $cpus, RAM: $mem), results in $dir/$layout"
 		guest=$(printf '%q ' "$checkout/tests/bench/bench-guest.sh" --ublkd "$ublkd" \
 			--out "$dir/$layout" --layout "$layout" --rounds "$rounds" --runtime "$runtime" \
 			--ramp "$ramp" --jobs "$jobs" --targets "$targets" --modes "$modes" --size "$size")

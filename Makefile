@@ -109,10 +109,11 @@ demo: test-deps ublkd
 bench-uring: $(BUILD)/tests/bench/bench_uring
 	@$<
 
-# ublkd's devices against the kernel's null_blk and brd, in one VM boot: ratios, not speeds.
+# ublkd's devices against the kernel's null_blk, brd and loop, one VM per kernel of KERNELS
+# and CPU layout: ratios, not speeds (TCG). ~40 minutes; BENCH_KERNELS, BENCH_LAYOUTS,
+# BENCH_ROUNDS, BENCH_RUNTIME, BENCH_JOBS, BENCH_TARGETS, BENCH_MODES: see tests/bench/bench.sh.
 bench: test-deps ublkd
-	@tests/vm/vmrun.sh --kernel $(lastword $(KERNELS) 7) --quiet --timeout 900 -- \
-		"$(CURDIR)/tests/bench/bench-devices.sh $(CURDIR)/$(BUILD)/ublkd"
+	@BENCH_KERNELS="$(or $(BENCH_KERNELS),$(KERNELS))" tests/bench/bench.sh --build $(BUILD)
 
 format:
 	clang-format -i $(FORMAT_FILES)

@@ -9,8 +9,11 @@
 # Per-suite output, exit status, the guest console and its dmesg stay in BUILDDIR/check-results/.
 #   --kernels ""   host suites only
 #   --no-host      VM suites only
+# The kernels run side by side, one VM each at a time (UBLKD_CHECK_JOBS=1: one after the other);
+# their VMs' lines are shown as they come, prefixed with the kernel, their suites' output at the end.
 # Env: UBLKD_SUITE_TIMEOUT (seconds per suite, default 600), UBLKD_VM_TIMEOUT (seconds per VM,
-# default: room for every suite to time out); CK_RUN_SUITE, CK_RUN_CASE, CK_FORK,
+# default: room for every suite to time out), UBLKD_CHECK_JOBS (kernels at once, default 2);
+# CK_RUN_SUITE, CK_RUN_CASE, CK_FORK,
 # CK_VERBOSITY, CK_TIMEOUT_MULTIPLIER, CK_INCLUDE_TAGS, CK_EXCLUDE_TAGS reach the suites; in the
 # VM CK_DEFAULT_TIMEOUT is 120 (TCG is 50-100x slower). See tests/vm/README.md.
 set -uo pipefail
@@ -18,9 +21,7 @@ set -uo pipefail
 checkout=$(cd "$(dirname "$0")/.." && pwd)
 vm=$checkout/tests/vm
 suite_timeout=${UBLKD_SUITE_TIMEOUT:-600}
-passed_total=0
-failed_total=0
-rows=()
+check_jobs=${UBLKD_CHECK_JOBS:-2}
 
 usage() {
 	sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
@@ -59,10 +60,10 @@ expected_suites() {
 	} | LC_ALL=C sort -u | sed "s|^|$build/tests/$1/|"
 }
 
+# Summary rows go to a file per part (host, each kernel), which may run in a subshell of its own.
+rows_file=''
 add_row() { # LABEL SUITE CHECKS PASSED FAILED [REASON]
-	rows+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"${6:-}")
-	passed_total=$((passed_total + $4))
-	failed_total=$((failed_total + $5))
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" >>"$rows_file"
 }
 
 # Turns one suite's log and exit status into its summary row. check prints
@@ -197,22 +198,72 @@ run_vm_suites() { # ALIAS MODE SUITE...
 	fi
 }
 
+# One kernel's VMs, one after the other: the plain suites, then the systemd ones.
+run_kernel() { # ALIAS
+	run_vm_suites "$1" plain "${integration[@]}"
+	[ ${#systemd_suites[@]} -eq 0 ] || run_vm_suites "$1" systemd "${systemd_suites[@]}"
+}
+
+# check_jobs kernels at a time. Each writes its output to a file of its own, shown at the end in
+# the order given; its progress lines ("check: ..." and the guest's) are shown live, prefixed.
+run_kernels() {
+	local alias batch=0
+	for alias in $kernels; do
+		(
+			rows_file=$results/rows.$alias
+			run_kernel "$alias" >"$results/output.$alias" 2>&1
+		) &
+		tail -n +1 --pid=$! -F "$results/output.$alias" 2>/dev/null |
+			sed -u -n "/^check: \\|^  [a-z_]*: exit status /s/^/[$alias] /p" &
+		batch=$((batch + 1))
+		if [ "$batch" -ge "$check_jobs" ]; then
+			wait
+			batch=0
+		fi
+	done
+	wait
+	for alias in $kernels; do
+		cat "$results/output.$alias"
+	done
+}
+
 rm -rf "$results"
 mkdir -p "$results"
-[ $run_host = 1 ] && run_host_suites
+if [ $run_host = 1 ]; then
+	rows_file=$results/rows.host
+	run_host_suites
+fi
 if [ -n "${kernels// /}" ]; then
 	mapfile -t integration < <(expected_suites integration)
+	rows_file=$results/rows.vm
 	if [ ${#integration[@]} -eq 0 ]; then
 		add_row vm "(none)" - 0 1 "no integration suites in $build/tests/integration"
 	else
 		[ -x "$build/ublkd" ] || echo "check: note: $build/ublkd is not built"
 		mapfile -t systemd_suites < <(expected_suites systemd)
-		for alias in $kernels; do
-			run_vm_suites "$alias" plain "${integration[@]}"
-			[ ${#systemd_suites[@]} -eq 0 ] || run_vm_suites "$alias" systemd "${systemd_suites[@]}"
-		done
+		run_kernels
 	fi
 fi
+
+rows=()
+passed_total=0
+failed_total=0
+for f in "$results/rows.host" "$results/rows.vm" $(for alias in $kernels; do echo "$results/rows.$alias"; done); do
+	[ -f "$f" ] || continue
+	while IFS= read -r row; do
+		rows+=("$row")
+		IFS=$'\t' read -r _ _ _ passed failed _ <<<"$row"
+		passed_total=$((passed_total + passed))
+		failed_total=$((failed_total + failed))
+	done <"$f"
+done
+# A kernel whose part left no row at all (its subshell died) is a failure too.
+for alias in $kernels; do
+	[ ${#integration[@]} -eq 0 ] || [ -s "$results/rows.$alias" ] || {
+		rows+=("$alias"$'\t'"(all)"$'\t'-$'\t'0$'\t'1$'\t'"no result")
+		failed_total=$((failed_total + 1))
+	}
+done
 
 echo "check: summary"
 width=14

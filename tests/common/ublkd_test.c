@@ -3,11 +3,13 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,8 +169,6 @@ static void remove_state_files(void)
 	closedir(dir);
 }
 
-static struct run_result reset_run;
-
 void ublkd_reset(void)
 {
 	pid_t pid = ublkd_daemon_pid();
@@ -186,7 +186,7 @@ void ublkd_reset(void)
 	delete_kernel_devices();
 	remove_state_files();
 	/* The RAM a killed daemon's memory devices left with their keeper (src/mem_keeper.c). */
-	run_sh(&reset_run, "pkill -KILL -x ublkd-keeper; true");
+	kill_named("ublkd-keeper", SIGKILL);
 }
 
 unsigned ublkd_add_ok(const char *first, ...)
@@ -234,4 +234,70 @@ void write_text_file(const char *path, const char *text)
 	ck_assert_msg(f, "%s: %s", path, strerror(errno));
 	fputs(text, f);
 	ck_assert_int_eq(fclose(f), 0);
+}
+
+void umount_matching(unsigned field, const char *prefix)
+{
+	char line[8192], fields[2][4096], *targets[64];
+	unsigned n = 0;
+	FILE *f = fopen("/proc/mounts", "r");
+
+	if (!f)
+		return;
+	while (n < 64 && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%4095s %4095s", fields[0], fields[1]) == 2 &&
+		    !strncmp(fields[field], prefix, strlen(prefix)))
+			targets[n++] = strdup(fields[1]);
+	}
+	fclose(f);
+	/* /proc/mounts lists a mount after the one it is mounted on: undo from the end. */
+	while (n-- > 0) {
+		if (targets[n] && umount2(targets[n], 0) < 0 && umount2(targets[n], MNT_DETACH) < 0)
+			fprintf(stderr, "cleanup: umount %s: %s\n", targets[n], strerror(errno));
+		free(targets[n]);
+	}
+}
+
+unsigned kill_named(const char *comm, int sig)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir))) {
+		char path[300], name[64] = "";
+		int pid = atoi(e->d_name);
+		FILE *f;
+
+		if (pid <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+		if (!strcmp(name, comm) && kill(pid, sig) == 0)
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	if (remove(path) < 0 && errno != ENOENT)
+		fprintf(stderr, "cleanup: remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+void remove_tree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }

@@ -41,4 +41,16 @@ uint64_t proc_rss_kib(pid_t pid);
 /* Writes a file with text; asserts. */
 void write_text_file(const char *path, const char *text);
 
+/*
+ * Cleanup without starting a program: under TCG each one costs a few tenths of a second, and
+ * the fixtures run on both sides of every test.
+ */
+/* Unmounts every mount whose source (field 0) or target (field 1) starts with prefix,
+ * deepest first, lazily where busy. */
+void umount_matching(unsigned field, const char *prefix);
+/* Sends sig to every process named comm (/proc/PID/comm, as pkill -x); returns how many. */
+unsigned kill_named(const char *comm, int sig);
+/* rm -rf path, on this file system only. */
+void remove_tree(const char *path);
+
 #endif

@@ -41,10 +41,10 @@ static void sh_ok(const char *cmd)
 
 static void cleanup(void)
 {
-	run_sh(&r, "for m in $(grep -o ' " DIR "[^ ]*' /proc/mounts | sort -r); do "
-		   "umount -l $m; done; pkill -x sleep; true");
+	umount_matching(1, DIR "/");
+	kill_named("sleep", SIGTERM);
 	ublkd_reset();
-	run_sh(&r, "rm -rf " DIR);
+	remove_tree(DIR);
 }
 
 static void setup(void)

@@ -32,7 +32,7 @@
 /* Each write waits this long in the file backend, so that a kill always meets writes there. */
 #define WRITE_DELAY_MS "30"
 #define GONE_TIMEOUT_MS 30000
-#define EXT4_CYCLES 20
+#define EXT4_CYCLES 12
 
 static struct run_result r;
 static pid_t fio_pid; /* a background fio (its own process group) while it may run */
@@ -60,10 +60,9 @@ static void cleanup(void)
 			sleep_ms(100);
 		fio_pid = 0;
 	}
-	run_sh(&r, "for m in $(grep -o ' " DIR "[^ ]*' /proc/mounts | sort -r); do "
-		   "umount -l $m; done; true");
+	umount_matching(1, DIR "/");
 	ublkd_reset();
-	run_sh(&r, "rm -rf " DIR);
+	remove_tree(DIR);
 	unsetenv("UBLKD_TEST_IO_DELAY_MS");
 }
 
@@ -165,24 +164,23 @@ static void fio_finishes_clean(unsigned timeout_ms)
 
 /*
  * fio at queue depth 32 on /dev/ublkbID: random writes with crc32c verify where the backend
- * keeps data, random reads and writes for 15 s on null (which keeps nothing to verify).
+ * keeps data, random reads and writes for 8 s on null (which keeps nothing to verify).
  */
 static void start_fio_for(const char *backend, unsigned id)
 {
 	if (strcmp(backend, "null"))
 		start_fio("exec fio --name=v --filename=/dev/ublkb%u --ioengine=io_uring "
-			  "--direct=1 --rw=randwrite --bs=4k --iodepth=32 --size=32M "
+			  "--direct=1 --rw=randwrite --bs=4k --iodepth=32 --size=12M "
 			  "--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never "
 			  "--output=" FIO_OUT,
 			  id);
 	else
 		start_fio("exec fio --name=v --filename=/dev/ublkb%u --ioengine=io_uring "
 			  "--direct=1 --rw=randrw --bs=4k --iodepth=32 --size=256M --time_based "
-			  "--runtime=15 --eta=never --output=" FIO_OUT,
+			  "--runtime=8 --eta=never --output=" FIO_OUT,
 			  id);
 }
 
-/* The add arguments of a 2-queue device "NAME" of backend, 32M (1G for null). */
 /*
  * The add flags of the victim device; io_mode "" for auto. Batch mode where the kernel has it
  * (7.0+), else auto: the case still runs, in the mode the kernel offers.

@@ -24,7 +24,7 @@ suite_timeout=${UBLKD_SUITE_TIMEOUT:-600}
 check_jobs=${UBLKD_CHECK_JOBS:-2}
 
 usage() {
-	sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,18s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -248,7 +248,8 @@ fi
 rows=()
 passed_total=0
 failed_total=0
-for f in "$results/rows.host" "$results/rows.vm" $(for alias in $kernels; do echo "$results/rows.$alias"; done); do
+for part in host vm $kernels; do
+	f=$results/rows.$part
 	[ -f "$f" ] || continue
 	while IFS= read -r row; do
 		rows+=("$row")

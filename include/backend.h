@@ -58,6 +58,7 @@ struct backend_io {
 	 * (see backend_queue.io_mode for where the bytes are then).
 	 */
 	void *buf;
+	bool buf_fixed; /* copy mode: buf..buf+len_bytes is in the ring's registered buffer tag */
 	uint32_t done_bytes;	/* progress of a request that completes in parts (backend-owned) */
 	uint64_t user_copy_off; /* user copy: where on cdev_fd the request's first byte is */
 };
@@ -72,7 +73,8 @@ struct backend;
  * One per queue thread: the ring a backend queues on, and its per-queue state.
  *
  * Where a request's bytes are, by io_mode (one of the backend's io_modes, never AUTO/BATCH):
- *   COPY       io->buf; with fixed_bufs it is also registered buffer io->tag of the ring
+ *   COPY       io->buf; with io->buf_fixed it also lies in registered buffer io->tag of the
+ *              ring, so READ_FIXED/WRITE_FIXED may use it (at io->buf, not from 0)
  *   USER_COPY  in the kernel: pread()/pwrite() cdev_fd at io->user_copy_off
  *   ZERO_COPY  registered buffer io->tag of the ring: READ_FIXED/WRITE_FIXED with address 0
  *              at the request's first byte
@@ -84,7 +86,6 @@ struct backend_queue {
 	enum dev_io_mode io_mode;
 	int cdev_fd;	  /* /dev/ublkcN */
 	bool fixed_files; /* the ring has BACKEND_FIXED_* registered: SQEs use the slots */
-	bool fixed_bufs;  /* COPY: every tag's buffer is registered at index tag */
 	void *priv;
 };
 
@@ -94,6 +95,12 @@ struct backend_ops {
 	 * among them, best first, IO_MODE_AUTO-terminated (copy when none is offered) */
 	unsigned io_modes;
 	const enum dev_io_mode *io_mode_order;
+	/*
+	 * Copy mode: it reads and writes io->buf with ring SQEs, so the queue registers each
+	 * tag's buffer (as far as requests have used it) and sets io->buf_fixed: a registered
+	 * buffer spares the kernel pinning its pages for each I/O.
+	 */
+	bool fixed_bufs;
 	/*
 	 * Opens what conf describes and fills be->size_bytes, be->block_size (conf's, or the
 	 * backing device's when conf gives none), be->caps. -errno with a message in err that

@@ -36,6 +36,8 @@ struct queue_io {
 	void *buf;
 	/* zero copy: the kernel could not register the request's pages, we did (NEED_REG_BUF) */
 	bool registered_by_us;
+	/* copy mode with fixed_bufs: how much of buf, from its start, is registered as slot tag */
+	uint32_t fixed_bytes;
 	struct backend_io bio;
 };
 
@@ -71,6 +73,7 @@ struct ublk_queue {
 	unsigned nr_in_kernel; /* per-tag fetches; in batch mode, fetch and commit commands */
 	unsigned nr_in_backend;
 	bool fixed_files;	 /* cdev and backend fd are slots BACKEND_FIXED_* of the ring */
+	bool fixed_bufs;	 /* copy mode: a slot per tag, its buffer registered as used */
 	uint16_t auto_buf_slot0; /* zero copy: tag's slot is this + tag (0; tests move it) */
 	pthread_t thread;
 	pid_t tid;

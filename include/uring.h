@@ -100,6 +100,9 @@ int uring_sqring_wait(struct uring *r);
 int uring_register_buffers(struct uring *r, const struct iovec *iovs, unsigned nr);
 /* nr empty slots, which a driver fills (ublk's AUTO_BUF_REG registers requests' pages). */
 int uring_register_buffers_sparse(struct uring *r, unsigned nr);
+/* Replace slots slot..slot+nr-1 (of a table registered before) with iovs; the old go. */
+int uring_register_buffers_update(struct uring *r, unsigned slot, const struct iovec *iovs,
+				  unsigned nr);
 int uring_unregister_buffers(struct uring *r);
 /*
  * A provided-buffer ring for group bgid: entries (a power of two) struct io_uring_buf in

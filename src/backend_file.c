@@ -304,11 +304,10 @@ static int file_queue_delay(struct backend_queue *bq)
 	return 0;
 }
 
-/* Queues the SQE for what is left of io. io->op is one of the five (file_submit() checked). */
 /*
  * READ or WRITE of what is left of io. In zero-copy mode the request's own pages are registered
  * buffer io->tag, addressed from 0; in copy mode the tag's buffer, registered under the same
- * index when the queue could pin it (fixed_bufs), which spares the kernel mapping it per I/O.
+ * index when the queue could pin it (io->buf_fixed), which spares the kernel pinning it per I/O.
  */
 static void file_prep_rw(struct io_uring_sqe *sqe, const struct backend_queue *bq,
 			 const struct backend_io *io, int fd)
@@ -318,7 +317,7 @@ static void file_prep_rw(struct io_uring_sqe *sqe, const struct backend_queue *b
 	uint64_t off = io->offset_bytes + io->done_bytes;
 	char *buf = (char *)io->buf + io->done_bytes;
 
-	if (bq->io_mode == IO_MODE_ZERO_COPY || bq->fixed_bufs) {
+	if (bq->io_mode == IO_MODE_ZERO_COPY || io->buf_fixed) {
 		if (bq->io_mode == IO_MODE_ZERO_COPY)
 			buf = (char *)(uintptr_t)io->done_bytes;
 		if (write)
@@ -406,6 +405,7 @@ const struct backend_ops backend_file_ops = {
 	.name = "file",
 	.io_modes = IO_MODE_BIT(IO_MODE_ZERO_COPY),
 	.io_mode_order = (const enum dev_io_mode[]){ IO_MODE_ZERO_COPY, IO_MODE_AUTO },
+	.fixed_bufs = true,
 	.open = file_open,
 	.close = file_close,
 	.submit = file_submit,

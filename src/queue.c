@@ -173,6 +173,47 @@ static void queue_commit(struct ublk_queue *q, uint16_t tag, int result)
 			q->conf.q_id, tag, strerror(-ret));
 }
 
+/*
+ * Copy mode, a READ or WRITE the backend does through the ring: make sure the tag's buffer is
+ * registered as far as this request reaches, and tell the backend. The registration grows in
+ * powers of two as requests need it, so a tag re-registers a few times in its life, and what
+ * stays pinned is about what the kernel's copies have touched anyway, not depth x the largest
+ * I/O. When the kernel refuses (RLIMIT_MEMLOCK without CAP_IPC_LOCK), plain reads and writes
+ * from then on.
+ */
+static void queue_fix_tag_buf(struct ublk_queue *q, uint16_t tag)
+{
+	struct queue_io *io = &q->ios[tag];
+	uint32_t len = io->bio.len_bytes;
+	uint32_t want = (uint32_t)page_bytes();
+	/* the tag's share of q->bufs: more than buf_bytes when that is not whole pages */
+	uint32_t cap = (uint32_t)round_up(q->conf.buf_bytes, want);
+	struct iovec iov;
+	int ret;
+
+	io->bio.buf_fixed = false;
+	if (!q->fixed_bufs || (io->bio.op != BACKEND_OP_READ && io->bio.op != BACKEND_OP_WRITE))
+		return;
+	if (len > io->fixed_bytes) {
+		while (want < len)
+			want <<= 1;
+		if (want > cap)
+			want = cap;
+		iov = (struct iovec){ .iov_base = io->buf, .iov_len = want };
+		ret = uring_register_buffers_update(&q->ring, tag, &iov, 1);
+		if (ret < 0) {
+			log_msg(LOG_LEVEL_INFO,
+				"device %u queue %u: registering a %u-byte I/O buffer: %s; "
+				"plain reads and writes from now on",
+				q->conf.dev_id, q->conf.q_id, want, strerror(-ret));
+			q->fixed_bufs = false;
+			return;
+		}
+		io->fixed_bytes = want;
+	}
+	io->bio.buf_fixed = true;
+}
+
 void queue_serve(struct ublk_queue *q, uint16_t tag)
 {
 	struct queue_io *io = &q->ios[tag];
@@ -193,8 +234,10 @@ void queue_serve(struct ublk_queue *q, uint16_t tag)
 		if (!ret)
 			return;
 	}
-	if (!ret)
+	if (!ret) {
+		queue_fix_tag_buf(q, tag);
 		ret = q->conf.be->ops->submit(&q->bq, &io->bio);
+	}
 	if (ret != BACKEND_IO_QUEUED)
 		queue_commit(q, tag, ret);
 }
@@ -327,6 +370,13 @@ static int queue_register(struct ublk_queue *q)
 		log_msg(LOG_LEVEL_DEBUG, "device %u queue %u: fixed files: %s", q->conf.dev_id,
 			q->conf.q_id, strerror(-ret));
 	q->bq.fixed_files = q->fixed_files;
+	if (q->conf.io_mode == IO_MODE_COPY && q->bufs && q->conf.be->ops->fixed_bufs) {
+		ret = uring_register_buffers_sparse(&q->ring, q->conf.depth);
+		q->fixed_bufs = ret >= 0;
+		if (ret < 0)
+			log_msg(LOG_LEVEL_DEBUG, "device %u queue %u: buffer table: %s",
+				q->conf.dev_id, q->conf.q_id, strerror(-ret));
+	}
 	if (q->conf.io_mode != IO_MODE_ZERO_COPY)
 		return 0;
 	q->auto_buf_slot0 = queue_test_auto_buf_slot0();

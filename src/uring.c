@@ -347,6 +347,21 @@ int uring_register_buffers_sparse(struct uring *r, unsigned nr)
 	return sys_io_uring_register(r->ring_fd, IORING_REGISTER_BUFFERS2, &reg, sizeof(reg));
 }
 
+int uring_register_buffers_update(struct uring *r, unsigned slot, const struct iovec *iovs,
+				  unsigned nr)
+{
+	struct io_uring_rsrc_update2 up = {
+		.offset = slot,
+		.data = (uint64_t)(uintptr_t)iovs,
+		.nr = nr,
+	};
+	int ret =
+		sys_io_uring_register(r->ring_fd, IORING_REGISTER_BUFFERS_UPDATE, &up, sizeof(up));
+
+	/* It returns how many slots it replaced; all or an error here. */
+	return ret < 0 ? ret : 0;
+}
+
 int uring_register_buf_ring(struct uring *r, struct io_uring_buf *ring, unsigned entries,
 			    uint16_t bgid, unsigned flags)
 {

@@ -258,7 +258,8 @@ enum io_uring_register_op {
 	IORING_REGISTER_FILES = 2,
 	IORING_UNREGISTER_FILES = 3,
 	IORING_REGISTER_PROBE = 8,
-	IORING_REGISTER_BUFFERS2 = 15, /* 5.13: struct io_uring_rsrc_register */
+	IORING_REGISTER_BUFFERS2 = 15,	     /* 5.13: struct io_uring_rsrc_register */
+	IORING_REGISTER_BUFFERS_UPDATE = 16, /* 5.13: struct io_uring_rsrc_update2 */
 	IORING_REGISTER_RING_FDS = 20,
 	IORING_UNREGISTER_RING_FDS = 21,
 	IORING_REGISTER_PBUF_RING = 22,
@@ -304,6 +305,17 @@ _Static_assert(sizeof(struct io_uring_rsrc_register) == 32, "rsrc register");
 
 /* 5.19: nr empty slots, for buffers the kernel (a driver) registers into later */
 #define IORING_RSRC_REGISTER_SPARSE (1U << 0)
+
+/* IORING_REGISTER_BUFFERS_UPDATE: replace nr slots from offset with the iovecs at data */
+struct io_uring_rsrc_update2 {
+	uint32_t offset;
+	uint32_t resv;
+	uint64_t data; /* struct iovec * */
+	uint64_t tags;
+	uint32_t nr;
+	uint32_t resv2;
+};
+_Static_assert(sizeof(struct io_uring_rsrc_update2) == 32, "rsrc update2");
 
 /*
  * A provided-buffer ring (IORING_REGISTER_PBUF_RING): ring_entries of struct io_uring_buf, in

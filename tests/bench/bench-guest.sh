@@ -137,6 +137,7 @@ stat_ticks() {
 	echo "clk_tck=$clk_tck"
 	echo "fio=$(fio --version)"
 	echo "cmdline=$(sed 's/ ublkd\.cmd=[^ ]*//' /proc/cmdline)"
+	echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 } >"$out/meta.txt"
 
 # ---- targets ----

@@ -20,12 +20,15 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/capability.h>
 #include <linux/loop.h>
 
 #include "abi/ublk.h"
@@ -973,6 +976,125 @@ START_TEST(test_zero_copy_fallback)
 }
 END_TEST
 
+/* A /proc/PID/status field in kB (VmPin: pages pinned for the kernel, registered buffers). */
+static uint64_t proc_status_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256], fmt[64];
+	unsigned long long kib = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	snprintf(fmt, sizeof(fmt), "%s: %%llu kB", field);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, fmt, &kib) == 1;
+	fclose(f);
+	ck_assert_msg(found, "%s has no %s", path, field);
+	return kib;
+}
+
+/* How many lines of the file at path contain needle. */
+static unsigned lines_containing(const char *path, const char *needle)
+{
+	char line[1024];
+	unsigned n = 0;
+	FILE *f = fopen(path, "r");
+
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+#define FIXED_BUFS_ID "9"
+#define FIXED_BUFS_QUEUES 2
+#define FIXED_BUFS_DEPTH 128 /* ublkd's default */
+#define MAX_IO_KIB 512
+/* What the daemon pins apart from I/O buffers (6.12, 7.3: 12 KiB, the rings' pages) */
+#define PIN_BASE_MAX_KIB 64
+
+/* RLIMIT_MEMLOCK for the daemon add_with_memlock() starts: room for every buffer, or none. */
+#define MEMLOCK_ROOM_KIB (FIXED_BUFS_QUEUES * FIXED_BUFS_DEPTH * MAX_IO_KIB + 8192)
+static rlim_t memlock_bytes;
+
+/*
+ * The daemon this add starts inherits a bounding set without CAP_IPC_LOCK and RLIMIT_MEMLOCK
+ * memlock_bytes: the kernel then counts what it pins (VmPin; with CAP_IPC_LOCK 7.x does not),
+ * and refuses registrations beyond the limit.
+ */
+static int add_with_memlock(void)
+{
+	static struct run_result r;
+	struct rlimit lim = { memlock_bytes, memlock_bytes };
+
+	child_expect(prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0) == 0,
+		     "prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK)");
+	child_expect(setrlimit(RLIMIT_MEMLOCK, &lim) == 0, "setrlimit(RLIMIT_MEMLOCK)");
+	run_ublkd(&r, "add", "--id", FIXED_BUFS_ID, "--backend", "file", "--path",
+		  SCRATCH "/fio.img", "--create", "--size", FIO_DEV_SIZE, "--queues",
+		  STRINGIFY(FIXED_BUFS_QUEUES), "--block-size", "512", "--io-mode", "copy", NULL);
+	if (r.status)
+		fprintf(stderr, "add: status %d: %s", r.status, r.err);
+	return r.status;
+}
+
+/*
+ * Copy mode, file backend: each tag's buffer is registered with the queue ring as requests come
+ * to use it, so that reads and writes of the file are READ_FIXED/WRITE_FIXED. The daemon runs
+ * without CAP_IPC_LOCK, so that the kernel counts its pinned pages. (0) With RLIMIT_MEMLOCK
+ * room for every buffer, what is pinned (VmPin) grows with the run and stays within queues x
+ * depth x the largest I/O. (1) With RLIMIT_MEMLOCK 0 the kernel refuses: the daemon says so
+ * once per queue and goes on with plain reads and writes, nothing pinned. The data survives
+ * either way.
+ */
+START_TEST(test_fixed_bufs)
+{
+	static const struct fio_case c = { "file", "copy", FIXED_BUFS_QUEUES, 64 };
+	char log[PATH_MAX];
+	struct fio_totals t;
+	uint64_t pin;
+	unsigned id, fallbacks;
+	pid_t pid;
+
+	need_tools("fio");
+	memlock_bytes = _i == 0 ? (rlim_t)MEMLOCK_ROOM_KIB * 1024 : 0;
+	ck_assert(run_in_child(add_with_memlock));
+	id = (unsigned)atoi(FIXED_BUFS_ID);
+	assert_io_mode(id, c.io_mode);
+	fio_run(id, c.iodepth, "--rw=randwrite --verify=crc32c --do_verify=1", &t);
+	ck_assert_uint_eq(t.write_bytes, FIO_JOBS * FIO_JOB_MIB * MIB);
+	ck_assert_uint_eq(t.read_bytes, t.write_bytes);
+	pid = ublkd_daemon_pid();
+	ck_assert_int_gt(pid, 0);
+	pin = proc_status_kib(pid, "VmPin");
+	fprintf(stderr, "fixed_bufs, RLIMIT_MEMLOCK %llu KiB: VmPin %llu KiB\n",
+		(unsigned long long)memlock_bytes / 1024, (unsigned long long)pin);
+	ipc_run_path(log, sizeof(log), "ublkd.log");
+	fallbacks = lines_containing(log, "plain reads and writes from now on");
+	if (_i == 0) {
+		/* fio's 512k writes alone use 8 tags and more: 4 MiB at least */
+		ck_assert_msg(pin >= PIN_BASE_MAX_KIB + 8 * MAX_IO_KIB,
+			      "VmPin %llu KiB: buffers not registered", (unsigned long long)pin);
+		ck_assert_msg(
+			pin <= PIN_BASE_MAX_KIB + FIXED_BUFS_QUEUES * FIXED_BUFS_DEPTH * MAX_IO_KIB,
+			"VmPin %llu KiB: more than every tag's buffer", (unsigned long long)pin);
+		ck_assert_msg(fallbacks == 0, "%u fallbacks to plain I/O", fallbacks);
+	} else {
+		ck_assert_msg(pin <= PIN_BASE_MAX_KIB, "VmPin %llu KiB without the right to pin",
+			      (unsigned long long)pin);
+		ck_assert_msg(fallbacks == FIXED_BUFS_QUEUES,
+			      "%u fallback messages, not one per queue", fallbacks);
+	}
+	ublkd_del_ok(id);
+	ck_assert_uint_eq(kernel_ublk_devices(), 0);
+}
+END_TEST
+
 /*
  * 6. DISCARD punches holes in the backing file and WRITE_ZEROES zeroes, on ext4 (ZERO_RANGE)
  * and tmpfs (no ZERO_RANGE: the backend punches instead). Ranges next to the ones discarded or
@@ -1436,6 +1558,7 @@ int main(void)
 	tcase_add_test(add_tcase(s, "memory_discard_rss"), test_memory_discard_rss);
 	tcase_add_test(add_tcase(s, "memory_sparse_1t"), test_memory_sparse_1t);
 	tcase_add_test(add_tcase(s, "zero_copy_fallback"), test_zero_copy_fallback);
+	tcase_add_loop_test(add_tcase(s, "fixed_bufs"), test_fixed_bufs, 0, 2);
 	tcase_add_loop_test(add_tcase(s, "file_discard"), test_file_discard, 0, 2);
 	tcase_add_test(add_tcase(s, "sigterm_in_flight"), test_sigterm_in_flight);
 	tcase_add_test(add_tcase(s, "io_flusher"), test_io_flusher);

@@ -503,6 +503,42 @@ START_TEST(test_fixed_buffers)
 }
 END_TEST
 
+/*
+ * The copy-mode queue's table: empty slots, one registered and then grown in place; a READ_FIXED
+ * reaches only as far as the slot's current registration.
+ */
+START_TEST(test_fixed_buffer_update)
+{
+	enum { BUF = 65536 };
+	char *buf = aligned_alloc(4096, BUF);
+	struct iovec iov = { .iov_base = buf, .iov_len = 4096 };
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 0, BUF);
+	ck_assert_int_eq(uring_register_buffers_sparse(&ring, 4), 0);
+	ck_assert_int_lt(run_fixed(false, buf, 100, 0, 2), 0); /* empty slot */
+	ck_assert_int_eq(uring_register_buffers_update(&ring, 2, &iov, 1), 0);
+
+	test_fill(buf, 4096, 0, 61);
+	ck_assert_int_eq(run_fixed(true, buf, 4096, 0, 2), 4096);
+	ck_assert_int_eq(run_fixed(false, buf, 8192, 0, 2), -EFAULT); /* past the 4 KiB */
+
+	iov.iov_len = BUF;
+	ck_assert_int_eq(uring_register_buffers_update(&ring, 2, &iov, 1), 0);
+	test_fill(buf + 4096, 8192, 4096, 62);
+	ck_assert_int_eq(run_fixed(true, buf + 4096, 8192, 4096, 2), 8192);
+	memset(buf, 0, BUF);
+	ck_assert_int_eq(run_fixed(false, buf, 12288, 0, 2), 12288);
+	test_expect_pattern(buf, 4096, 0, 61);
+	test_expect_pattern(buf + 4096, 8192, 4096, 62);
+
+	/* beyond the table: refused, the table unchanged */
+	ck_assert_int_lt(uring_register_buffers_update(&ring, 4, &iov, 1), 0);
+	ck_assert_int_eq(uring_unregister_buffers(&ring), 0);
+	free(buf);
+}
+END_TEST
+
 /* ---- fsync, fallocate ---- */
 
 static int run_fsync(int fd, unsigned flags)
@@ -768,6 +804,7 @@ static Suite *uring_io_suite(void)
 	tcase_add_test(tc, test_batched_io);
 	tcase_add_test(tc, test_io_errors);
 	tcase_add_test(tc, test_fixed_buffers);
+	tcase_add_test(tc, test_fixed_buffer_update);
 	tcase_add_test(tc, test_fsync);
 	tcase_add_test(tc, test_linked_write_fsync_read);
 	tcase_add_test(tc, test_fallocate);

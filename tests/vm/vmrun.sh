@@ -22,7 +22,9 @@
 #                       directory) before systemd starts: install units, /etc files, systemctl enable
 # The console goes to stdout. Exit status: COMMAND's (from the "UBLKD-VM-EXIT rc=N" marker),
 # 124 if the VM timed out, 125 if it ended without the marker (did not boot, crashed), 2 on usage.
-# Env: VMRUN_SHOW=1 prints the qemu command line on stderr.
+# Env: VMRUN_SHOW=1 prints the qemu command line on stderr. VMRUN_TSC replaces the default
+# "tsc=unstable" (which leaves the guest on the hpet clocksource): "tsc=reliable clocksource=tsc"
+# for a cheap guest clock, at the price of the rare boot oops described below.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +32,7 @@ kernel_alias='' vmlinux='' initrd='' out='' append=''
 cpus=2 mem=1G scratch_mb='' host_root=1 idle_poll=0 timeout_s=600 interactive=0 quiet=0 systemd=0 setup=''
 
 usage() {
-	sed -n '2,27s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,29s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -78,7 +80,7 @@ done
 
 # tsc=unstable: otherwise sched_clock is marked stable ~1 s into boot by patching kernel text
 # while other vCPUs run, which multi-threaded TCG races on ("Oops: int3", ~4% of boots).
-cmdline="console=ttyS0 panic=-1 quiet tsc=unstable"
+cmdline="console=ttyS0 panic=-1 quiet ${VMRUN_TSC:-tsc=unstable}"
 [ $idle_poll = 0 ] || cmdline="$cmdline idle=poll"
 qemu=(qemu-system-x86_64 -accel tcg -M pc -cpu max -smp "$cpus" -m "$mem"
 	-nodefaults -nographic -no-reboot -kernel "$vmlinux" -initrd "$initrd")

@@ -43,12 +43,19 @@ UNIT_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/unit/test_*.c))
 INTEGRATION_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/integration/test_*.c))
 # Run in a guest booted with systemd as PID 1, after tests/systemd/setup-guest.sh.
 SYSTEMD_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/systemd/test_*.c))
+# Run by make stress only, in the plain VM.
+STRESS_TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/stress/test_*.c))
 BENCHES := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/bench/bench_*.c))
+# libFuzzer targets: built with clang, ASan and UBSan in their own tree (make fuzz).
+FUZZERS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BUILD ?= build-fuzz
+, := ,
+FUZZ_SECONDS ?= 60
 FORMAT_FILES := $(wildcard src/*.c include/*.h include/*/*.h tests/*/*.c tests/*/*.h)
 
 # ublkd is phony so that `make` always brings the top-level copy in line with build/.
 .PHONY: ublkd all check check-host check-vm test-deps tests format format-check bench bench-uring demo \
-	vm-setup vm-shell install uninstall clean
+	vm-setup vm-shell install uninstall clean fuzz fuzz-build fuzzers stress
 
 all: ublkd
 
@@ -70,23 +77,36 @@ $(BUILD)/%.o: %.c
 $(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+# libFuzzer brings main(); the objects were built with -fsanitize=fuzzer-no-link (fuzz-build).
+$(BUILD)/tests/fuzz/%: $(BUILD)/tests/fuzz/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
 # Objects are kept, so a second `make check` relinks nothing.
 .SECONDARY:
 
-tests: $(BUILD)/ublkd $(UNIT_TESTS) $(INTEGRATION_TESTS) $(SYSTEMD_TESTS)
+tests: $(BUILD)/ublkd $(UNIT_TESTS) $(INTEGRATION_TESTS) $(SYSTEMD_TESTS) $(STRESS_TESTS)
 
 # Installs what the tests need (as root) or says what to install, then builds and runs every
 # suite: host first, then each kernel in KERNELS inside its VM.
+# Fuzzing runs on the host. SAN_VM=1: the first kernel's VM suites run a ublkd built with ASan
+# and UBSan ($(SAN_BUILD)), and any report fails the run.
+SAN_BUILD ?= build-san
+SAN_VM ?=
 check: test-deps
 	@$(MAKE) --no-print-directory tests
-	@tests/run-checks.sh --build $(BUILD) --kernels "$(KERNELS)"
+	@$(MAKE) --no-print-directory fuzz-build
+	@$(if $(and $(SAN_VM),$(KERNELS)),$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) \
+		SANITIZE=address$(,)undefined $(SAN_BUILD)/ublkd)
+	@tests/run-checks.sh --build $(BUILD) --fuzz-build $(FUZZ_BUILD) \
+		$(if $(and $(SAN_VM),$(KERNELS)),--san-build $(SAN_BUILD)) --kernels "$(KERNELS)"
 
 check-host: test-deps
 	@$(MAKE) --no-print-directory tests
-	@tests/run-checks.sh --build $(BUILD) --kernels ""
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/run-checks.sh --build $(BUILD) --fuzz-build $(FUZZ_BUILD) --kernels ""
 
 check-vm: test-deps
 	@$(MAKE) --no-print-directory tests
@@ -105,6 +125,27 @@ vm-shell: tests
 # on the newest kernel when this one has no ublk).
 demo: test-deps ublkd
 	@BUILD=$(BUILD) tests/vm/demo.sh --kernel $(lastword $(KERNELS) 7)
+
+fuzzers: $(FUZZERS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+		SANITIZE=fuzzer-no-link,address,undefined fuzzers
+
+# The stress suite (tests/stress), at full size by default (64 devices, 200 add/del cycles, 50
+# kills, 32 clients; UBLKD_STRESS_* make it smaller), on each kernel of KERNELS.
+stress: test-deps
+	@$(MAKE) --no-print-directory tests
+	@UBLKD_STRESS_DEVICES=$${UBLKD_STRESS_DEVICES:-64} \
+		UBLKD_STRESS_CYCLES=$${UBLKD_STRESS_CYCLES:-200} \
+		UBLKD_STRESS_KILLS=$${UBLKD_STRESS_KILLS:-50} \
+		UBLKD_STRESS_CLIENTS=$${UBLKD_STRESS_CLIENTS:-32} UBLKD_SUITE_TIMEOUT=3600 \
+		tests/run-checks.sh --build $(BUILD) --kernels "$(KERNELS)" --no-host --vm-kind stress
+
+# Every libFuzzer target for FUZZ_SECONDS each, from the seed corpus in tests/fuzz/corpus;
+# new inputs gather in FUZZ_BUILD/corpus, crashes in FUZZ_BUILD/crashes (see tests/fuzz/run.sh).
+fuzz: test-deps fuzz-build
+	@tests/fuzz/run.sh --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS)
 
 bench-uring: $(BUILD)/tests/bench/bench_uring
 	@$<

@@ -30,6 +30,8 @@ int client_reload(void);
  * device live again, having printed the pause.
  */
 int client_upgrade(void);
+/* Testing: sets fault spec (checked by the caller) on device what of the running daemon. */
+int client_inject(const char *what, const char *spec);
 /* Every ublk device the kernel has, ours or not: a table, or a JSON array. */
 int client_list(bool json);
 

@@ -2,9 +2,9 @@
 /*
  * The daemon's own state, shared by the files that make up `ublkd serve` and by nothing else:
  * src/daemon.c (the registry of its devices, signals, the main loop), src/daemon_config.c (the
- * config file's devices, at start and on reload) and src/daemon_handover.c (devices handed
- * between daemons: taken over from a dead one, or to the next image in an upgrade). All of it
- * runs in the control thread.
+ * config file's devices, at start and on reload), src/daemon_handover.c (devices handed
+ * between daemons: taken over from a dead one, or to the next image in an upgrade) and
+ * src/daemon_inject.c (faults injected for tests). All of it runs in the control thread.
  */
 #ifndef UBLKD_DAEMON_STATE_H
 #define UBLKD_DAEMON_STATE_H
@@ -22,6 +22,7 @@
 
 struct dev_conf;
 struct device;
+struct fault_conf;
 struct teardown;
 
 /* Why a device is being torn down: says who hears of the outcome. */
@@ -73,6 +74,8 @@ void daemon_notify_status(struct daemon *dm, const char *state, const char *extr
 unsigned daemon_live_devices(const struct daemon *dm);
 /* The slot of the device of that name, or -ENOENT. */
 int daemon_find_name(const struct daemon *dm, const char *name);
+/* The slot "del WHAT" means: a name, an id, or /dev/ublkbN or /dev/ublkcN; or -ENOENT. */
+int daemon_find(const struct daemon *dm, const char *what);
 /*
  * Creates and starts the device conf describes; 0 and /dev/ublkbN in out, or -errno and the
  * reason in out. client_pid > 0: the file backend's path is the client's, reached through its
@@ -95,6 +98,16 @@ int daemon_load_config(struct daemon *dm, const char *path, char *fatal, size_t 
  * says what happened.
  */
 int daemon_reload(struct daemon *dm, char *msg, size_t msg_len);
+
+/* src/daemon_inject.c */
+/*
+ * Testing: sets the faults injected into slot i's I/O (include/fault.h), in its state file
+ * too, so that a recovery or an upgrade keeps them. Logs what changed.
+ */
+void daemon_set_inject(struct daemon *dm, unsigned i, const struct fault_conf *fc);
+/* `ublkd inject WHAT SPEC`: daemon_set_inject(), answered with the spec now in force. */
+void daemon_inject_request(struct daemon *dm, const char *what, const struct fault_conf *fc,
+			   struct conn *c);
 
 /* src/daemon_handover.c */
 /*

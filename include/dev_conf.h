@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fault.h"
+
 #define DEV_NAME_MAX 64 /* with the NUL; [A-Za-z0-9_.-], not starting with '-', not all digits */
 #define DEV_ORIGIN_MAX (PATH_MAX + 32)
 #define DEV_ERR_MAX 512 /* enough for any message dev_conf_* writes, a path included */
@@ -69,6 +71,7 @@ enum dev_key {
 	DEV_KEY_CPUS,
 	DEV_KEY_RECOVERY,
 	DEV_KEY_IO_MODE,
+	DEV_KEY_INJECT,
 	DEV_KEY_COUNT,
 };
 
@@ -90,6 +93,7 @@ struct dev_conf {
 	cpu_set_t cpus; /* queue threads' CPUs when cpus_given */
 	enum dev_recovery recovery;
 	enum dev_io_mode io_mode;
+	struct fault_conf inject; /* testing: faults injected into its I/O (include/fault.h) */
 	/* Where it came from, for messages: "/etc/ublkd.conf:12" or "command line". */
 	char origin[DEV_ORIGIN_MAX];
 	/* DEV_GIVEN(DEV_KEY_*) of every key set, so that "not given" differs from "the default". */
@@ -134,7 +138,8 @@ const char *dev_io_mode_name(enum dev_io_mode mode);
 
 /*
  * Whether wanted (from a re-read config) describes the device running as running: every key
- * but the name, and the id only when wanted asks for one.
+ * but the name and inject (which a reload changes in place), and the id only when wanted asks
+ * for one.
  */
 bool dev_conf_same_device(const struct dev_conf *running, const struct dev_conf *wanted);
 

@@ -70,6 +70,7 @@ struct device {
 	enum dev_state state;
 	struct dev_conf conf;
 	struct backend be;
+	struct fault fault; /* testing: conf.inject, live; the queues read it */
 	const struct dev_kernel_ops *kops;
 	struct ublk_ctrl *ctrl; /* the control transport the real ops use */
 	void *kernel_priv;	/* the fake's state in tests */

@@ -17,6 +17,24 @@
 
 extern const struct dev_kernel_ops dev_ublk_ops;
 
+/*
+ * Adoption trusts the kernel's word about a dead server's device only this far: GET_DEV_INFO
+ * must say it waits for a server (quiesced, or failing I/O), was made for user recovery, in a
+ * data mode be can serve, with queues, depth and buffers ublkd could have asked for; then
+ * GET_PARAMS must give a size, within be, and a block size of 512 to 4096. -errno and err
+ * saying what is wrong otherwise.
+ */
+int dev_ublk_check_found_info(const struct ublksrv_ctrl_dev_info *info, const struct backend *be,
+			      char *err, size_t err_bytes);
+int dev_ublk_check_found_params(const struct ublksrv_ctrl_dev_info *info,
+				const struct ublk_params *p, const struct backend *be, char *err,
+				size_t err_bytes);
+
+/*
+ * cut: suspends d's injected faults and ends the delays its queues hold, before a STOP_DEV or
+ * QUIESCE_DEV waits for the requests in flight; !cut: faults resume (the stop was refused).
+ */
+void dev_ublk_cut_delays(struct device *d, bool cut);
 /* SET_PARAMS for d: sizes from its backend, limits from what ADD_DEV accepted. */
 void dev_ublk_build_params(const struct device *d, struct ublk_params *p);
 /* The CPU of set for queue q_id of nr_queues, spread evenly; -1 for an empty set. */

@@ -21,6 +21,7 @@
 
 #include "abi/ublk.h"
 #include "backend.h"
+#include "fault.h"
 #include "uring.h"
 
 /* Where a tag is: the kernel holds its FETCH/COMMIT_AND_FETCH, or the backend serves it. */
@@ -38,6 +39,10 @@ struct queue_io {
 	bool registered_by_us;
 	/* copy mode with fixed_bufs: how much of buf, from its start, is registered as slot tag */
 	uint32_t fixed_bytes;
+	/* an injected fault holds it (QUEUE_USER_DATA_DELAY timeout) until delay_ts has passed */
+	bool delayed;
+	int fault_error; /* then completes it with this errno; 0: serves it */
+	struct io_uring_kernel_timespec delay_ts;
 	struct backend_io bio;
 };
 
@@ -53,6 +58,7 @@ struct queue_conf {
 	bool batch;		  /* UBLK_F_BATCH_IO: many tags per command (queue_batch.c) */
 	int cpu;		  /* the CPU the thread runs on; -1: not pinned */
 	struct backend *be;
+	struct fault *fault; /* the device's injected faults (testing); NULL: none */
 };
 
 struct queue_batch;
@@ -67,7 +73,9 @@ struct ublk_queue {
 	void *bufs; /* copy mode: one mapping for every tag's buffer; else NULL */
 	size_t bufs_bytes;
 	struct backend_queue bq;
-	int quit_fd;	       /* eventfd: a write makes the thread quit at once */
+	int quit_fd;	       /* eventfd: a write wakes the thread to read the two below */
+	bool quit_requested;   /* quit at once (atomic) */
+	bool cut_delays;       /* end injected delays now (atomic) */
 	uint64_t quit_value;   /* where the ring's read of quit_fd lands */
 	bool quitting;	       /* quit_fd fired: serve nothing new, end once the backend is idle */
 	unsigned nr_in_kernel; /* per-tag fetches; in batch mode, fetch and commit commands */
@@ -94,6 +102,12 @@ struct ublk_queue {
 int queue_start(struct ublk_queue *q, const struct queue_conf *conf);
 /* Tells the thread to quit, joins it and frees everything; safe after a failed start. */
 void queue_stop(struct ublk_queue *q);
+/*
+ * From any thread: the queue ends its injected delays now (each request then fails or is
+ * served as it would have been), so that a STOP_DEV or QUIESCE_DEV, which wait for the
+ * requests in flight, do not wait them out.
+ */
+void queue_cut_delays(struct ublk_queue *q);
 
 /* user_data of the queue's own commands: tag in bits 0-15, ublk command number in 16-23. */
 #define QUEUE_USER_DATA_QUIT (1ULL << 62)
@@ -101,6 +115,9 @@ void queue_stop(struct ublk_queue *q);
 #define QUEUE_USER_DATA_UNREG (1ULL << 61)
 /* Batch commands (queue_batch.c): command number in bits 16-23, its buffer in 0-15 */
 #define QUEUE_USER_DATA_BATCH (1ULL << 60)
+/* An injected delay's timeout (the tag is in 0-15), and the cancel of one when quitting */
+#define QUEUE_USER_DATA_DELAY (1ULL << 59)
+#define QUEUE_USER_DATA_DELAY_CANCEL (QUEUE_USER_DATA_DELAY | 0xffffULL)
 
 /* A request arrived for tag: check it, hand it to the backend, commit if it finished. */
 void queue_serve(struct ublk_queue *q, uint16_t tag);

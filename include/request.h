@@ -10,6 +10,7 @@
  *                    recovered or deleted since the last such answer
  *   upgrade          re-execute the installed binary in place (include/upgrade.h); answered
  *                    by the new image once every device is live again
+ *   inject WHAT      testing: a second line, a fault spec (include/fault.h), set on device WHAT
  *
  * The reply is one line per result, "ok TEXT" or "error MESSAGE", then EOF. Everything is
  * checked here, before the daemon acts: the CLI checked too, but the socket trusts nobody.
@@ -28,13 +29,16 @@ enum request_kind {
 	REQUEST_RELOAD,
 	REQUEST_RECOVER,
 	REQUEST_UPGRADE,
+	REQUEST_INJECT,
 };
 
 struct request {
 	enum request_kind kind;
-	struct dev_conf conf; /* add: checked with dev_conf_check() */
-	const char *target;   /* del: what to delete (points into the parsed text); NULL: all */
-	bool force;	      /* del: even while in use */
+	struct dev_conf conf;	  /* add: checked with dev_conf_check() */
+	const char *target;	  /* del, inject: which device (points into the parsed text); del:
+			       * NULL for all */
+	bool force;		  /* del: even while in use */
+	struct fault_conf inject; /* inject: checked with fault_conf_parse() */
 };
 
 /* Parses text (modified in place); 0, or -errno with a message for the client in err. */

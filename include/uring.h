@@ -257,6 +257,13 @@ static inline void uring_prep_timeout(struct io_uring_sqe *sqe,
 	sqe->timeout_flags = flags;
 }
 
+/* Cancels the timeout whose user_data is target: it completes with -ECANCELED. */
+static inline void uring_prep_timeout_remove(struct io_uring_sqe *sqe, uint64_t target)
+{
+	uring_prep_rw(IORING_OP_TIMEOUT_REMOVE, sqe, -1, NULL, 0, 0);
+	sqe->addr = target;
+}
+
 /* The kernel reads fallocate's length from addr and its mode from len. */
 static inline void uring_prep_fallocate(struct io_uring_sqe *sqe, int fd, int mode, uint64_t offset,
 					uint64_t len)

@@ -301,3 +301,16 @@ int client_upgrade(void)
 {
 	return client_request_running("upgrade", "upgrade");
 }
+
+int client_inject(const char *what, const char *spec)
+{
+	static char req[IPC_MSG_MAX];
+	char label[PATH_MAX + 16];
+
+	if ((size_t)snprintf(req, sizeof(req), "inject %s\n%s", what, spec) >= sizeof(req)) {
+		fprintf(stderr, "ublkd: inject: device name too long\n");
+		return 2;
+	}
+	snprintf(label, sizeof(label), "inject %s", what);
+	return client_request_running(req, label);
+}

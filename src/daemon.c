@@ -98,8 +98,7 @@ int daemon_find_name(const struct daemon *dm, const char *name)
 	return -ENOENT;
 }
 
-/* Which of our devices "del WHAT" means: a name, an id, or /dev/ublkbN or /dev/ublkcN. */
-static int daemon_find(const struct daemon *dm, const char *what)
+int daemon_find(const struct daemon *dm, const char *what)
 {
 	int i = daemon_find_name(dm, what);
 	unsigned id;
@@ -350,6 +349,8 @@ static void daemon_handle_request(void *ctx, struct conn *c)
 		conn_reply(c, ret, "%s", msg);
 	} else if (req.kind == REQUEST_DEL) {
 		handle_del(dm, &req, c);
+	} else if (req.kind == REQUEST_INJECT) {
+		daemon_inject_request(dm, req.target, &req.inject, c);
 	} else if (req.kind == REQUEST_RECOVER) {
 		daemon_recover_request(dm, c);
 	} else if (req.kind == REQUEST_UPGRADE) {

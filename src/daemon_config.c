@@ -31,16 +31,17 @@ static void apply_global(struct daemon *dm, const struct config *cfg)
 
 /*
  * A config device that already runs (adopted from a dead ublkd, or kept by a reload) runs on as
- * it is: re-creating it would pull the disk from under its users.
+ * it is: re-creating it would pull the disk from under its users. Only inject, a test's faults,
+ * follows the config (off where the section has none).
  */
-static void warn_if_changed(struct daemon *dm, const struct device *running,
-			    const struct dev_conf *wanted)
+static void match_running(struct daemon *dm, unsigned i, const struct dev_conf *wanted)
 {
-	if (!dev_conf_same_device(&running->conf, wanted))
+	if (!dev_conf_same_device(&dm->slots[i].d->conf, wanted))
 		daemon_warn(dm,
 			    "device \"%s\" (%s) changed; it runs as before until it is deleted or "
 			    "ublkd restarts",
 			    wanted->name, wanted->origin);
+	daemon_set_inject(dm, i, &wanted->inject);
 }
 
 /*
@@ -74,7 +75,7 @@ int daemon_load_config(struct daemon *dm, const char *path, char *fatal, size_t 
 		config_resolve_path(&cd->conf, path);
 		ret = daemon_find_name(dm, cd->conf.name);
 		if (ret >= 0) {
-			warn_if_changed(dm, dm->slots[ret].d, &cd->conf);
+			match_running(dm, (unsigned)ret, &cd->conf);
 			up++;
 			continue;
 		}
@@ -178,7 +179,7 @@ int daemon_reload(struct daemon *dm, char *msg, size_t msg_len)
 
 		config_resolve_path(&cd->conf, path);
 		if (i >= 0) {
-			warn_if_changed(dm, dm->slots[i].d, &cd->conf);
+			match_running(dm, (unsigned)i, &cd->conf);
 			continue;
 		}
 		if (daemon_add(dm, &cd->conf, 0, add_msg, sizeof(add_msg)) < 0) {

@@ -32,6 +32,7 @@ const char *const dev_conf_keys[] = {
 	[DEV_KEY_CPUS] = "cpus",
 	[DEV_KEY_RECOVERY] = "recovery",
 	[DEV_KEY_IO_MODE] = "io_mode",
+	[DEV_KEY_INJECT] = "inject",
 	[DEV_KEY_COUNT] = NULL,
 };
 
@@ -44,6 +45,7 @@ enum key_kind {
 	KIND_PATH,
 	KIND_BOOL,
 	KIND_CPUS,
+	KIND_FAULT,
 };
 
 static const char *const backend_names[] = {
@@ -73,26 +75,36 @@ static const struct key_spec {
 	const char *const *names; /* KIND_ENUM, indexed by value */
 	const char *hint;	  /* KIND_ENUM: the choices, for messages */
 } key_table[] = {
-	[DEV_KEY_NAME] = { KIND_NAME, offsetof(struct dev_conf, name), 0, 0 },
-	[DEV_KEY_ID] = { KIND_U32, offsetof(struct dev_conf, id), 0, DEV_MAX_ID },
+	[DEV_KEY_NAME] = { .kind = KIND_NAME, .offset = offsetof(struct dev_conf, name) },
+	[DEV_KEY_ID] = { .kind = KIND_U32,
+			 .offset = offsetof(struct dev_conf, id),
+			 .max = DEV_MAX_ID },
 	[DEV_KEY_BACKEND] = { KIND_ENUM, offsetof(struct dev_conf, backend), BACKEND_NULL,
 			      BACKEND_FILE, backend_names,
 			      "unknown backend (null, memory or file)" },
-	[DEV_KEY_SIZE] = { KIND_SIZE, offsetof(struct dev_conf, size_bytes), 0, 0 },
-	[DEV_KEY_BLOCK_SIZE] = { KIND_BLOCK_SIZE, offsetof(struct dev_conf, block_size), 0, 0 },
-	[DEV_KEY_PATH] = { KIND_PATH, offsetof(struct dev_conf, path), 0, 0 },
-	[DEV_KEY_CREATE] = { KIND_BOOL, offsetof(struct dev_conf, create), 0, 0 },
-	[DEV_KEY_DIRECT_IO] = { KIND_BOOL, offsetof(struct dev_conf, direct_io), 0, 0 },
-	[DEV_KEY_READ_ONLY] = { KIND_BOOL, offsetof(struct dev_conf, read_only), 0, 0 },
-	[DEV_KEY_QUEUES] = { KIND_U32, offsetof(struct dev_conf, queues), 1, DEV_MAX_QUEUES },
-	[DEV_KEY_DEPTH] = { KIND_U32, offsetof(struct dev_conf, depth), 1, DEV_MAX_DEPTH },
-	[DEV_KEY_CPUS] = { KIND_CPUS, offsetof(struct dev_conf, cpus), 0, 0 },
+	[DEV_KEY_SIZE] = { .kind = KIND_SIZE, .offset = offsetof(struct dev_conf, size_bytes) },
+	[DEV_KEY_BLOCK_SIZE] = { .kind = KIND_BLOCK_SIZE,
+				 .offset = offsetof(struct dev_conf, block_size) },
+	[DEV_KEY_PATH] = { .kind = KIND_PATH, .offset = offsetof(struct dev_conf, path) },
+	[DEV_KEY_CREATE] = { .kind = KIND_BOOL, .offset = offsetof(struct dev_conf, create) },
+	[DEV_KEY_DIRECT_IO] = { .kind = KIND_BOOL, .offset = offsetof(struct dev_conf, direct_io) },
+	[DEV_KEY_READ_ONLY] = { .kind = KIND_BOOL, .offset = offsetof(struct dev_conf, read_only) },
+	[DEV_KEY_QUEUES] = { .kind = KIND_U32,
+			     .offset = offsetof(struct dev_conf, queues),
+			     .min = 1,
+			     .max = DEV_MAX_QUEUES },
+	[DEV_KEY_DEPTH] = { .kind = KIND_U32,
+			    .offset = offsetof(struct dev_conf, depth),
+			    .min = 1,
+			    .max = DEV_MAX_DEPTH },
+	[DEV_KEY_CPUS] = { .kind = KIND_CPUS, .offset = offsetof(struct dev_conf, cpus) },
 	[DEV_KEY_RECOVERY] = { KIND_ENUM, offsetof(struct dev_conf, recovery), RECOVERY_REISSUE,
 			       RECOVERY_NONE, recovery_names,
 			       "not a recovery mode (reissue, fail or none)" },
 	[DEV_KEY_IO_MODE] = { KIND_ENUM, offsetof(struct dev_conf, io_mode), IO_MODE_AUTO,
 			      IO_MODE_BATCH, io_mode_names,
 			      "not an I/O mode (auto, copy, user_copy, zero_copy or batch)" },
+	[DEV_KEY_INJECT] = { .kind = KIND_FAULT, .offset = offsetof(struct dev_conf, inject) },
 };
 
 _Static_assert(ARRAY_SIZE(key_table) == DEV_KEY_COUNT, "a spec for every key");
@@ -310,6 +322,14 @@ static int key_set(struct dev_conf *c, const struct key_spec *spec, const char *
 					  "CPU out of range (0 to %d)", CPU_SETSIZE - 1);
 		c->cpus_given = true;
 		return 0;
+	case KIND_FAULT: {
+		char why[DEV_ERR_MAX / 2];
+
+		ret = fault_conf_parse(value, field, why, sizeof(why));
+		if (ret)
+			return fail_value(err, err_bytes, ret, key, value, "%s", why);
+		return 0;
+	}
 	}
 	return fail(err, err_bytes, -EINVAL, "key \"%s\" has no kind", key);
 }
@@ -395,6 +415,7 @@ static int key_write(const struct dev_conf *c, const struct key_spec *spec, FILE
 	const void *field = (const char *)c + spec->offset;
 	char size[SIZE_BYTES_STR_MAX];
 	char cpus[CPU_LIST_STR_MAX];
+	char spec_buf[FAULT_SPEC_MAX];
 
 	switch (spec->kind) {
 	case KIND_NAME:
@@ -413,6 +434,9 @@ static int key_write(const struct dev_conf *c, const struct key_spec *spec, FILE
 		return fputs(*(const bool *)field ? "yes" : "no", out) < 0 ? -EIO : 0;
 	case KIND_CPUS:
 		return fputs(format_cpu_list(&c->cpus, cpus, sizeof(cpus)), out) < 0 ? -EIO : 0;
+	case KIND_FAULT:
+		return fputs(fault_conf_format(field, spec_buf, sizeof(spec_buf)), out) < 0 ? -EIO
+											    : 0;
 	}
 	return -EINVAL;
 }
@@ -445,6 +469,7 @@ bool dev_conf_key_is_bool(const char *key)
 	return false;
 }
 
+/* inject is not compared: a reload changes it on the running device. */
 bool dev_conf_same_device(const struct dev_conf *running, const struct dev_conf *wanted)
 {
 	/* The daemon gives a running device its id; only an id asked for can differ. */

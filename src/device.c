@@ -52,6 +52,9 @@ void dev_init(struct device *d, const struct dev_conf *conf, const struct dev_ke
 	d->want_flags = dev_recovery_flags(conf->recovery);
 	d->recovery_busy_ms = DEV_RECOVERY_BUSY_MS;
 	memset(&d->allowed_cpus, 0xff, sizeof(d->allowed_cpus));
+	fault_init(&d->fault, &conf->inject);
+	/* Faults start with the live device: START_DEV waits for the partition scan's reads. */
+	fault_suspend(&d->fault, true);
 }
 
 /* A refused transition names itself and the state, so a caller's bug is plain in the log. */
@@ -78,6 +81,8 @@ static int dev_transition(struct device *d, const char *name, unsigned from_mask
 		return ret;
 	}
 	d->state = to;
+	if (to == DEV_LIVE)
+		fault_suspend(&d->fault, false);
 	return 0;
 }
 

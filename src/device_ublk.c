@@ -312,6 +312,7 @@ static int ublk_start_queues(struct device *d)
 			.io_mode = io_mode_data_of_flags(d->info.flags),
 			.batch = d->info.flags & UBLK_F_BATCH_IO,
 			.be = &d->be,
+			.fault = &d->fault,
 		};
 
 		ret = ublk_queue_cpu(d, qc.q_id, &qc.cpu);
@@ -370,6 +371,13 @@ static int refuse_in_use(struct device *d)
 	return -EBUSY;
 }
 
+void dev_ublk_cut_delays(struct device *d, bool cut)
+{
+	fault_suspend(&d->fault, cut);
+	for (unsigned i = 0; cut && d->queues && i < d->info.nr_hw_queues; i++)
+		queue_cut_delays(&d->queues[i]);
+}
+
 static int ublk_stop(struct device *d)
 {
 	bool try_stop = d->stop_only_unused && (d->info.flags & UBLK_F_SAFE_STOP_DEV);
@@ -379,10 +387,14 @@ static int ublk_stop(struct device *d)
 		return ret;
 	if (d->stop_only_unused && !try_stop && probe_unused(d) < 0)
 		return refuse_in_use(d);
+	/* STOP_DEV waits for the requests in flight: an injected delay must not hold it. */
+	dev_ublk_cut_delays(d, true);
 	if (try_stop) {
 		ret = ublk_ctrl_try_stop_dev(d->ctrl, d->info.dev_id);
-		if (ret == -EBUSY)
+		if (ret == -EBUSY) {
+			dev_ublk_cut_delays(d, false);
 			return refuse_in_use(d);
+		}
 		return ret < 0 ? ctrl_failed(d, "TRY_STOP_DEV", ret) : 0;
 	}
 	ret = ublk_ctrl_stop_dev(d->ctrl, d->info.dev_id);
@@ -415,10 +427,73 @@ static int ublk_del(struct device *d)
  * made for user recovery. Its info and params become ours: queues, depth, buffer and size are
  * what the kernel already serves, and the backend must still be as large.
  */
+int dev_ublk_check_found_info(const struct ublksrv_ctrl_dev_info *info, const struct backend *be,
+			      char *err, size_t err_bytes)
+{
+	enum dev_io_mode mode;
+
+	if (info->state != UBLK_S_DEV_QUIESCED && info->state != UBLK_S_DEV_FAIL_IO) {
+		snprintf(err, err_bytes,
+			 "/dev/ublkb%u is not waiting for a server (state %u, pid %d)",
+			 info->dev_id, info->state, info->ublksrv_pid);
+		return -EBUSY;
+	}
+	if (!(info->flags & UBLK_F_USER_RECOVERY)) {
+		snprintf(err, err_bytes, "/dev/ublkb%u was made without user recovery",
+			 info->dev_id);
+		return -EOPNOTSUPP;
+	}
+	mode = io_mode_data_of_flags(info->flags);
+	if (mode != IO_MODE_COPY && !(be->ops && (be->ops->io_modes & IO_MODE_BIT(mode)))) {
+		snprintf(err, err_bytes,
+			 "/dev/ublkb%u runs in io_mode %s, which its %s backend cannot serve",
+			 info->dev_id, dev_io_mode_name(mode), be->ops ? be->ops->name : "");
+		return -EOPNOTSUPP;
+	}
+	/* What our queues are made of: the limits ublkd would have asked for itself. */
+	if (!info->nr_hw_queues || info->nr_hw_queues > DEV_MAX_QUEUES || !info->queue_depth ||
+	    info->queue_depth > DEV_MAX_DEPTH ||
+	    info->max_io_buf_bytes < (1U << UBLK_SECTOR_SHIFT) ||
+	    info->max_io_buf_bytes > DEV_IO_BUF_BYTES ||
+	    info->max_io_buf_bytes % (1U << UBLK_SECTOR_SHIFT)) {
+		snprintf(err, err_bytes,
+			 "/dev/ublkb%u: the kernel reports %u queues of depth %u, %u-byte buffers, "
+			 "beyond what ublkd serves",
+			 info->dev_id, info->nr_hw_queues, info->queue_depth,
+			 info->max_io_buf_bytes);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int dev_ublk_check_found_params(const struct ublksrv_ctrl_dev_info *info,
+				const struct ublk_params *p, const struct backend *be, char *err,
+				size_t err_bytes)
+{
+	const struct ublk_param_basic *b = &p->basic;
+
+	if (!(p->types & UBLK_PARAM_TYPE_BASIC) || b->logical_bs_shift < UBLK_SECTOR_SHIFT ||
+	    b->logical_bs_shift > 12 || !b->dev_sectors ||
+	    b->dev_sectors > UINT64_MAX >> UBLK_SECTOR_SHIFT) {
+		snprintf(err, err_bytes,
+			 "/dev/ublkb%u: the kernel's parameters make no device (types 0x%x, "
+			 "block 2^%u, %llu sectors)",
+			 info->dev_id, p->types, b->logical_bs_shift,
+			 (unsigned long long)b->dev_sectors);
+		return -EINVAL;
+	}
+	if (b->dev_sectors << UBLK_SECTOR_SHIFT > be->size_bytes) {
+		snprintf(err, err_bytes, "/dev/ublkb%u has %llu bytes, its backend only %llu now",
+			 info->dev_id, (unsigned long long)b->dev_sectors << UBLK_SECTOR_SHIFT,
+			 (unsigned long long)be->size_bytes);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int ublk_find(struct device *d)
 {
 	struct ublksrv_ctrl_dev_info info;
-	enum dev_io_mode mode;
 	int ret = ctrl_usable(d);
 
 	if (ret < 0)
@@ -430,34 +505,15 @@ static int ublk_find(struct device *d)
 	}
 	if (ret < 0)
 		return ctrl_failed(d, "GET_DEV_INFO", ret);
-	if (info.state != UBLK_S_DEV_QUIESCED && info.state != UBLK_S_DEV_FAIL_IO) {
-		snprintf(d->err, sizeof(d->err),
-			 "/dev/ublkb%u is not waiting for a server (state %u, pid %d)", info.dev_id,
-			 info.state, info.ublksrv_pid);
-		return -EBUSY;
-	}
-	if (!(info.flags & UBLK_F_USER_RECOVERY)) {
-		snprintf(d->err, sizeof(d->err), "/dev/ublkb%u was made without user recovery",
-			 info.dev_id);
-		return -EOPNOTSUPP;
-	}
-	mode = io_mode_data_of_flags(info.flags);
-	if (mode != IO_MODE_COPY && !(d->be.ops && (d->be.ops->io_modes & IO_MODE_BIT(mode)))) {
-		snprintf(d->err, sizeof(d->err),
-			 "/dev/ublkb%u runs in io_mode %s, which its %s backend cannot serve",
-			 info.dev_id, dev_io_mode_name(mode), d->be.ops ? d->be.ops->name : "");
-		return -EOPNOTSUPP;
-	}
+	ret = dev_ublk_check_found_info(&info, &d->be, d->err, sizeof(d->err));
+	if (ret < 0)
+		return ret;
 	ret = ublk_ctrl_get_params(d->ctrl, info.dev_id, &d->params);
 	if (ret < 0)
 		return ctrl_failed(d, "GET_PARAMS", ret);
-	if ((uint64_t)d->params.basic.dev_sectors << UBLK_SECTOR_SHIFT > d->be.size_bytes) {
-		snprintf(d->err, sizeof(d->err),
-			 "/dev/ublkb%u has %llu bytes, its backend only %llu now", info.dev_id,
-			 (unsigned long long)d->params.basic.dev_sectors << UBLK_SECTOR_SHIFT,
-			 (unsigned long long)d->be.size_bytes);
-		return -EINVAL;
-	}
+	ret = dev_ublk_check_found_params(&info, &d->params, &d->be, d->err, sizeof(d->err));
+	if (ret < 0)
+		return ret;
 	d->info = info;
 	return 0;
 }

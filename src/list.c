@@ -26,8 +26,9 @@ struct list_entry {
 	uint64_t size_bytes;
 	bool have_params;
 	char name[DEV_NAME_MAX];
-	const char *backend; /* NULL: not one of ours */
-	bool has_state_file; /* a ublkd started it and has not deleted it */
+	const char *backend;	     /* NULL: not one of ours */
+	char inject[FAULT_SPEC_MAX]; /* testing: its faults' spec, "" when none was ever set */
+	bool has_state_file;	     /* a ublkd started it and has not deleted it */
 	const char *state;
 	bool has_bdev;
 };
@@ -108,6 +109,8 @@ static void read_state_file(struct list_entry *e)
 	if (cfg.nr_devs == 1 && !cfg.devs[0].error) {
 		snprintf(e->name, sizeof(e->name), "%s", cfg.devs[0].conf.name);
 		e->backend = backend_kind_name(cfg.devs[0].conf.backend);
+		if (cfg.devs[0].conf.given & DEV_GIVEN(DEV_KEY_INJECT))
+			fault_conf_format(&cfg.devs[0].conf.inject, e->inject, sizeof(e->inject));
 	}
 	config_free(&cfg);
 }
@@ -190,8 +193,13 @@ static void print_json(const struct list_entry *es, unsigned nr)
 			printf("%d", e->info.ublksrv_pid);
 		else
 			printf("null");
-		printf(", \"server_alive\": %s}",
+		printf(", \"server_alive\": %s, \"inject\": ",
 		       ipc_server_alive(e->info.ublksrv_pid) ? "true" : "false");
+		if (e->backend)
+			json_string(e->inject[0] ? e->inject : "off");
+		else
+			printf("null");
+		putchar('}');
 	}
 	printf("%s]\n", nr ? "\n" : "");
 }

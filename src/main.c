@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "add_args.h"
 #include "client.h"
 #include "ctrl.h"
 #include "daemon.h"
@@ -39,6 +40,8 @@ static const char usage_text[] =
 	"               if none runs, and reports each device\n"
 	"  upgrade      re-execute the installed ublkd in the daemon's process: devices stay,\n"
 	"               I/O pauses for the hand-over only (as SIGUSR2 to the daemon)\n"
+	"  inject ID|NAME|/dev/ublkbN SPEC\n"
+	"               testing: make a device's I/O fail or stall (see ublkd inject --help)\n"
 	"  list [--json]\n"
 	"               show every ublk device the kernel has, whoever serves it\n"
 	"  features     print the ublk features of the running kernel (the UBLK_F_* mask,\n"
@@ -106,6 +109,7 @@ static const char add_usage[] =
 	"                     copy, user_copy (null, memory; Linux 6.5+), zero_copy (null,\n"
 	"                     file; Linux 6.16+), batch (many requests per command; Linux\n"
 	"                     7.0+)\n"
+	"  --inject SPEC      testing: faults injected into its I/O (see ublkd inject --help)\n"
 	"  -h, --help         show this help and exit\n"
 	"\n"
 	"Every option is also a config file key: the same word with _ for - (block_size).\n"
@@ -160,6 +164,23 @@ static const char upgrade_usage[] =
 	"how long I/O paused. The pid stays, so systemd sees the same service.\n"
 	"Exit status: 0 upgraded, 1 refused (a deletion in progress, no binary) or a device\n"
 	"could not be taken over, or no daemon runs; 2 bad command line.\n";
+
+static const char inject_usage[] =
+	"Usage: ublkd inject ID|NAME|/dev/ublkbN SPEC\n"
+	"\n"
+	"A testing feature: make a device of the running daemon fail or stall its I/O from now\n"
+	"on, as a failing disk would, or (SPEC off) heal it. The block layer sees the errors;\n"
+	"the daemon and its other devices carry on. SPEC is KEY=VALUE items joined by commas:\n"
+	"  error=eio|enospc|enodata|eopnotsupp|etimedout|none\n"
+	"                     what a hit I/O completes with (none: only delayed; default eio)\n"
+	"  ops=read+write+flush+discard|all   which I/O it applies to (default all)\n"
+	"  from=N             from the Nth such I/O on, counting from now (default 1)\n"
+	"  rate=P%            this share of them (default 100%; down to 0.0001%)\n"
+	"  delay=D            each hit waits D first: 250us, 40ms, 8s (at most 3600s)\n"
+	"e.g. error=eio,ops=write,from=1000   error=none,delay=40s   error=enospc,rate=10%\n"
+	"The same SPEC is the device key inject (ublkd add --inject, the config file), which\n"
+	"a reload applies to a running device. ublkd list --json shows it.\n"
+	"Exit status: 0 set, 1 no daemon runs or no such device, 2 bad command line or SPEC.\n";
 
 static const char list_usage[] =
 	"Usage: ublkd list [--json]\n"
@@ -313,155 +334,16 @@ static int cmd_serve(int argc, char **argv)
 	return foreground ? daemon_serve(&opts) : detach_serve(&opts);
 }
 
-/* One CLI flag per dev_conf key: --block-size for block_size. */
-#define MAX_KEYS 32
-
-/*
- * dev_conf messages about one key start with it ("size \"1000\": ...", "path: ..."): say it
- * as the flag the user typed. False when err names no key that way.
- */
-static bool print_as_flag(const char (*flags)[32], unsigned nr_keys, const char *err)
-{
-	for (unsigned k = 0; k < nr_keys; k++) {
-		size_t klen = strlen(dev_conf_keys[k]);
-
-		if (!strncmp(err, dev_conf_keys[k], klen) &&
-		    (err[klen] == ':' || (err[klen] == ' ' && err[klen + 1] == '"'))) {
-			fprintf(stderr, "ublkd: add: --%s%s\n", flags[k], err + klen);
-			return true;
-		}
-	}
-	return false;
-}
-
-/*
- * The same for a message that speaks config file ("no size (... e.g. size = 1G)"): every
- * "key = value" in it becomes "--flag value", and "key = yes" of a boolean "--flag".
- */
-static void print_in_flag_words(const char (*flags)[32], unsigned nr_keys, const char *err)
-{
-	char out[DEV_ERR_MAX * 2];
-	size_t n = 0;
-
-	for (const char *p = err; *p && n < sizeof(out) - 40;) {
-		unsigned k;
-
-		for (k = 0; k < nr_keys; k++) {
-			size_t klen = strlen(dev_conf_keys[k]);
-
-			if (strncmp(p, dev_conf_keys[k], klen) || strncmp(p + klen, " = ", 3))
-				continue;
-			p += klen + 3;
-			if (dev_conf_key_is_bool(dev_conf_keys[k]) && !strncmp(p, "yes", 3)) {
-				p += 3;
-				n += (size_t)snprintf(out + n, sizeof(out) - n, "--%s", flags[k]);
-			} else {
-				n += (size_t)snprintf(out + n, sizeof(out) - n, "--%s ", flags[k]);
-			}
-			break;
-		}
-		if (k == nr_keys)
-			out[n++] = *p++;
-	}
-	out[n] = '\0';
-	fprintf(stderr, "ublkd: add: %s\n", out);
-}
-
 static int cmd_add(int argc, char **argv)
 {
-	struct option longopts[MAX_KEYS + 2];
-	char flags[MAX_KEYS][32], body[8192], err[DEV_ERR_MAX], abs_path[PATH_MAX];
-	unsigned nr_keys = 0;
-	struct dev_conf conf;
-	size_t used = 0;
-	int opt, ret;
+	static char body[ADD_ARGS_BODY_MAX];
+	int ret = add_args_parse(argc, argv, body, sizeof(body), stderr);
 
-	for (; dev_conf_keys[nr_keys] && nr_keys < MAX_KEYS; nr_keys++) {
-		const char *key = dev_conf_keys[nr_keys];
-		unsigned i;
-
-		for (i = 0; key[i] && i < sizeof(flags[0]) - 1; i++)
-			flags[nr_keys][i] = key[i] == '_' ? '-' : key[i];
-		flags[nr_keys][i] = '\0';
-		longopts[nr_keys] = (struct option){ flags[nr_keys],
-						     dev_conf_key_is_bool(key) ? optional_argument
-									       : required_argument,
-						     NULL, 256 + (int)nr_keys };
+	if (ret == ADD_ARGS_HELP) {
+		fputs(add_usage, stdout);
+		return 0;
 	}
-	longopts[nr_keys] = (struct option){ "help", no_argument, NULL, 'h' };
-	longopts[nr_keys + 1] = (struct option){ NULL, 0, NULL, 0 };
-
-	dev_conf_init(&conf, "command line");
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		const char *key, *value;
-		unsigned k = (unsigned)opt - 256;
-		int n;
-
-		if (opt == 'h') {
-			fputs(add_usage, stdout);
-			return 0;
-		}
-		if (opt == ':') {
-			fprintf(stderr, "ublkd: add: %s needs a value\n", argv[optind - 1]);
-			return EXIT_USAGE;
-		}
-		if (opt < 256 || k >= nr_keys) {
-			fprintf(stderr,
-				"ublkd: add: unknown option \"%s\" (see ublkd add --help)\n",
-				argv[optind - 1]);
-			return EXIT_USAGE;
-		}
-		key = dev_conf_keys[k];
-		value = optarg ? optarg : "yes";
-		if (conf.given & DEV_GIVEN(k)) {
-			fprintf(stderr, "ublkd: add: --%s given twice\n", flags[k]);
-			return EXIT_USAGE;
-		}
-		/* The daemon lives in another mount namespace and directory: send it /path. */
-		if (!strcmp(key, "path") && value[0] && value[0] != '/') {
-			char cwd[PATH_MAX];
-
-			if (!getcwd(cwd, sizeof(cwd)) ||
-			    (size_t)snprintf(abs_path, sizeof(abs_path), "%s/%s", cwd, value) >=
-				    sizeof(abs_path)) {
-				fprintf(stderr, "ublkd: add: --path %s: cannot make it absolute\n",
-					value);
-				return EXIT_USAGE;
-			}
-			value = abs_path;
-		}
-		ret = dev_conf_set(&conf, key, value, err, sizeof(err));
-		if (ret < 0) {
-			if (!print_as_flag(flags, nr_keys, err))
-				fprintf(stderr, "ublkd: add: --%s: %s\n", flags[k], err);
-			return EXIT_USAGE;
-		}
-		if (strchr(value, '\n')) {
-			fprintf(stderr, "ublkd: add: --%s: a value cannot hold a newline\n",
-				flags[k]);
-			return EXIT_USAGE;
-		}
-		n = snprintf(body + used, sizeof(body) - used, "%s = %s\n", key, value);
-		if (n < 0 || (size_t)n >= sizeof(body) - used) {
-			fprintf(stderr, "ublkd: add: options too long\n");
-			return EXIT_USAGE;
-		}
-		used += (size_t)n;
-	}
-	if (optind < argc) {
-		fprintf(stderr,
-			"ublkd: add: unexpected argument \"%s\" (options are --key VALUE)\n",
-			argv[optind]);
-		return EXIT_USAGE;
-	}
-	ret = dev_conf_check(&conf, err, sizeof(err));
-	if (ret < 0) {
-		if (!print_as_flag(flags, nr_keys, err))
-			print_in_flag_words(flags, nr_keys, err);
-		return EXIT_USAGE;
-	}
-	return client_add(body);
+	return ret ? EXIT_USAGE : client_add(body);
 }
 
 static int cmd_del(int argc, char **argv)
@@ -521,6 +403,33 @@ static int cmd_recover(int argc, char **argv)
 	return no_arguments(argc, argv, recover_usage, &status) ? status : client_recover();
 }
 
+static int cmd_inject(int argc, char **argv)
+{
+	char err[DEV_ERR_MAX];
+	struct fault_conf fc;
+
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(inject_usage, stdout);
+			return 0;
+		}
+	}
+	if (argc != 3 || !argv[1][0] || argv[1][0] == '-') {
+		fprintf(stderr,
+			"ublkd: inject: give a device and a SPEC (see ublkd inject --help)\n");
+		return EXIT_USAGE;
+	}
+	if (strchr(argv[1], '\n')) {
+		fprintf(stderr, "ublkd: inject: bad device name\n");
+		return EXIT_USAGE;
+	}
+	if (fault_conf_parse(argv[2], &fc, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ublkd: inject %s: SPEC \"%.64s\": %s\n", argv[1], argv[2], err);
+		return EXIT_USAGE;
+	}
+	return client_inject(argv[1], argv[2]);
+}
+
 static int cmd_list(int argc, char **argv)
 {
 	bool json = false;
@@ -549,7 +458,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "serve", cmd_serve },	    { "add", cmd_add },		  { "del", cmd_del },
 		{ "list", cmd_list },	    { "features", cmd_features }, { "reload", cmd_reload },
-		{ "recover", cmd_recover }, { "upgrade", cmd_upgrade },
+		{ "recover", cmd_recover }, { "upgrade", cmd_upgrade },	  { "inject", cmd_inject },
 	};
 
 	/* systemd runs the generator symlink early at boot: same binary, other job. */

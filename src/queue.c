@@ -214,9 +214,110 @@ static void queue_fix_tag_buf(struct ublk_queue *q, uint16_t tag)
 	io->bio.buf_fixed = true;
 }
 
+/* A checked request goes to the backend; commits it if that finished or failed it. */
+static void queue_serve_checked(struct ublk_queue *q, uint16_t tag)
+{
+	struct queue_io *io = &q->ios[tag];
+	int ret;
+
+	/* Zero copy, and the kernel could not register the pages: we do, then serve it. */
+	if (q->conf.io_mode == IO_MODE_ZERO_COPY &&
+	    (q->descs[tag].op_flags & UBLK_IO_F_NEED_REG_BUF)) {
+		ret = queue_queue_buf_cmd(q, tag, UBLK_U_IO_REGISTER_IO_BUF);
+		if (!ret)
+			return;
+	} else {
+		queue_fix_tag_buf(q, tag);
+		ret = q->conf.be->ops->submit(&q->bq, &io->bio);
+	}
+	if (ret != BACKEND_IO_QUEUED)
+		queue_commit(q, tag, ret);
+}
+
+static uint32_t queue_fault_op(enum backend_op op)
+{
+	switch (op) {
+	case BACKEND_OP_READ:
+		return FAULT_OP_READ;
+	case BACKEND_OP_WRITE:
+		return FAULT_OP_WRITE;
+	case BACKEND_OP_FLUSH:
+		return FAULT_OP_FLUSH;
+	case BACKEND_OP_DISCARD:
+	case BACKEND_OP_WRITE_ZEROES:
+		return FAULT_OP_DISCARD;
+	}
+	return 0;
+}
+
+/*
+ * Testing: an injected fault hit the request. Its error, or after a delay (a timeout on the
+ * ring, so the queue serves its other tags meanwhile) its error or the backend. Returns
+ * -errno to commit now, or 0: io->delayed says whether the delay holds it (without an SQE for
+ * the timeout, which the ring's size rules out, it is served at once).
+ */
+static int queue_inject(struct ublk_queue *q, uint16_t tag, const struct fault_hit *hit)
+{
+	struct queue_io *io = &q->ios[tag];
+	struct io_uring_sqe *sqe;
+
+	if (!hit->delay_us)
+		return -hit->error;
+	sqe = uring_get_sqe(&q->ring);
+	if (!sqe)
+		return 0;
+	io->delayed = true;
+	io->fault_error = hit->error;
+	io->delay_ts.tv_sec = hit->delay_us / 1000000;
+	io->delay_ts.tv_nsec = (long long)(hit->delay_us % 1000000) * 1000;
+	uring_prep_timeout(sqe, &io->delay_ts, 0);
+	uring_sqe_set_data64(sqe, QUEUE_USER_DATA_DELAY | tag);
+	return 0;
+}
+
+/*
+ * The delay of tag ended: its time passed, or quitting cancelled it (the daemon must not wait
+ * out a test's 40-second stall to delete a device).
+ */
+static void queue_delay_done(struct ublk_queue *q, uint16_t tag)
+{
+	struct queue_io *io = &q->ios[tag];
+
+	io->delayed = false;
+	if (io->fault_error || q->quitting)
+		queue_commit(q, tag, io->fault_error ? -io->fault_error : -EIO);
+	else
+		queue_serve_checked(q, tag);
+}
+
+/* Quitting: cut every injected delay short. */
+static void queue_cancel_delays(struct ublk_queue *q)
+{
+	for (unsigned tag = 0; tag < q->conf.depth; tag++) {
+		struct io_uring_sqe *sqe;
+
+		if (!q->ios[tag].delayed)
+			continue;
+		sqe = uring_get_sqe(&q->ring);
+		/* A full SQ: send what is in it, the ring's completions then have room. */
+		if (!sqe && uring_submit(&q->ring) >= 0)
+			sqe = uring_get_sqe(&q->ring);
+		if (!sqe) {
+			log_msg(LOG_LEVEL_ERR, "device %u queue %u tag %u: no SQE to end its delay",
+				q->conf.dev_id, q->conf.q_id, tag);
+			continue;
+		}
+		uring_prep_timeout_remove(sqe, QUEUE_USER_DATA_DELAY | tag);
+		/* Its own CQE only if it failed: the timeout fired first, which is as good. */
+		uring_sqe_set_data64(sqe, QUEUE_USER_DATA_DELAY_CANCEL);
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	}
+}
+
 void queue_serve(struct ublk_queue *q, uint16_t tag)
 {
 	struct queue_io *io = &q->ios[tag];
+	struct fault_hit hit;
 	int ret;
 
 	io->state = QUEUE_IO_IN_BACKEND;
@@ -227,19 +328,12 @@ void queue_serve(struct ublk_queue *q, uint16_t tag)
 		return;
 	}
 	ret = queue_check_desc(&q->conf, &q->descs[tag], &io->bio);
-	/* Zero copy, and the kernel could not register the pages: we do, then serve it. */
-	if (!ret && q->conf.io_mode == IO_MODE_ZERO_COPY &&
-	    (q->descs[tag].op_flags & UBLK_IO_F_NEED_REG_BUF)) {
-		ret = queue_queue_buf_cmd(q, tag, UBLK_U_IO_REGISTER_IO_BUF);
-		if (!ret)
-			return;
-	}
-	if (!ret) {
-		queue_fix_tag_buf(q, tag);
-		ret = q->conf.be->ops->submit(&q->bq, &io->bio);
-	}
-	if (ret != BACKEND_IO_QUEUED)
+	if (!ret && q->conf.fault && fault_check(q->conf.fault, queue_fault_op(io->bio.op), &hit))
+		ret = queue_inject(q, tag, &hit);
+	if (ret < 0)
 		queue_commit(q, tag, ret);
+	else if (!io->delayed)
+		queue_serve_checked(q, tag);
 }
 
 /* Our REGISTER_IO_BUF of a zero-copy request's pages finished: serve it, or fail it. */
@@ -259,6 +353,19 @@ static void queue_registered(struct ublk_queue *q, uint16_t tag, int res)
 		queue_commit(q, tag, ret);
 }
 
+static int queue_queue_quit_read(struct ublk_queue *q)
+{
+	struct io_uring_sqe *sqe = uring_get_sqe(&q->ring);
+
+	if (!sqe && uring_submit(&q->ring) >= 0)
+		sqe = uring_get_sqe(&q->ring);
+	if (!sqe)
+		return -EBUSY;
+	uring_prep_read(sqe, q->quit_fd, &q->quit_value, sizeof(q->quit_value), 0);
+	uring_sqe_set_data64(sqe, QUEUE_USER_DATA_QUIT);
+	return 0;
+}
+
 static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = cqe->user_data;
@@ -267,9 +374,20 @@ static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cq
 	int ret;
 
 	if (ud & QUEUE_USER_DATA_QUIT) {
-		q->quitting = true;
+		if (__atomic_exchange_n(&q->cut_delays, false, __ATOMIC_ACQ_REL))
+			queue_cancel_delays(q);
+		/* A failed read (the ring going away) is a quit too: nothing would wake us again. */
+		if (__atomic_load_n(&q->quit_requested, __ATOMIC_ACQUIRE) || cqe->res < 0) {
+			q->quitting = true;
+			queue_cancel_delays(q);
+		} else if (queue_queue_quit_read(q) < 0) {
+			log_msg(LOG_LEVEL_ERR, "device %u queue %u: no SQE to wait for quit on",
+				q->conf.dev_id, q->conf.q_id);
+		}
 		return;
 	}
+	if (ud == QUEUE_USER_DATA_DELAY_CANCEL)
+		return;
 	if (ud & QUEUE_USER_DATA_BATCH) {
 		queue_batch_handle_cqe(q, cqe);
 		return;
@@ -277,6 +395,10 @@ static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cq
 	if (tag >= q->conf.depth)
 		return;
 	io = &q->ios[tag];
+	if (ud & QUEUE_USER_DATA_DELAY) {
+		queue_delay_done(q, tag);
+		return;
+	}
 	if (ud & BACKEND_USER_DATA_BIT) {
 		ret = q->conf.be->ops->complete(&q->bq, &io->bio, cqe->res);
 		if (ret != BACKEND_IO_QUEUED)
@@ -302,17 +424,6 @@ static void queue_handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cq
 	if (cqe->res != UBLK_IO_RES_ABORT)
 		log_msg(LOG_LEVEL_ERR, "device %u queue %u tag %u: fetch: %s", q->conf.dev_id,
 			q->conf.q_id, tag, strerror(-cqe->res));
-}
-
-static int queue_queue_quit_read(struct ublk_queue *q)
-{
-	struct io_uring_sqe *sqe = uring_get_sqe(&q->ring);
-
-	if (!sqe)
-		return -EBUSY;
-	uring_prep_read(sqe, q->quit_fd, &q->quit_value, sizeof(q->quit_value), 0);
-	uring_sqe_set_data64(sqe, QUEUE_USER_DATA_QUIT);
-	return 0;
 }
 
 static void queue_report_start(struct ublk_queue *q, int result)
@@ -613,13 +724,24 @@ fail:
 	return ret;
 }
 
-void queue_stop(struct ublk_queue *q)
+static void queue_wake(struct ublk_queue *q, bool *flag, const char *why)
 {
 	uint64_t one = 1;
 
+	__atomic_store_n(flag, true, __ATOMIC_RELEASE);
 	if (write(q->quit_fd, &one, sizeof(one)) != sizeof(one))
-		log_msg(LOG_LEVEL_ERR, "device %u queue %u: quit: %s", q->conf.dev_id, q->conf.q_id,
-			strerror(errno));
+		log_msg(LOG_LEVEL_ERR, "device %u queue %u: %s: %s", q->conf.dev_id, q->conf.q_id,
+			why, strerror(errno));
+}
+
+void queue_stop(struct ublk_queue *q)
+{
+	queue_wake(q, &q->quit_requested, "quit");
 	pthread_join(q->thread, NULL);
 	queue_free(q);
+}
+
+void queue_cut_delays(struct ublk_queue *q)
+{
+	queue_wake(q, &q->cut_delays, "cut delays");
 }

@@ -62,6 +62,28 @@ static int parse_del(char *target, char *body, struct request *req, char *err, s
 	return 0;
 }
 
+static int parse_inject(char *target, char *body, struct request *req, char *err, size_t err_len)
+{
+	char why[DEV_ERR_MAX];
+	char *end = body + strcspn(body, "\n");
+
+	if (!*target || !strcmp(target, "--all")) {
+		snprintf(err, err_len, "inject: which device?");
+		return -EINVAL;
+	}
+	req->target = target;
+	if (*end && end[1]) {
+		snprintf(err, err_len, "inject: one line of fault spec expected");
+		return -EINVAL;
+	}
+	*end = '\0';
+	if (fault_conf_parse(trim(body), &req->inject, why, sizeof(why)) < 0) {
+		snprintf(err, err_len, "inject %.64s: %s", target, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int request_parse(char *text, struct request *req, char *err, size_t err_len)
 {
 	char *body = strchr(text, '\n');
@@ -78,6 +100,10 @@ int request_parse(char *text, struct request *req, char *err, size_t err_len)
 	if (!strncmp(text, "del ", 4)) {
 		req->kind = REQUEST_DEL;
 		return parse_del(text + 4, body, req, err, err_len);
+	}
+	if (!strncmp(text, "inject ", 7)) {
+		req->kind = REQUEST_INJECT;
+		return parse_inject(text + 7, body, req, err, err_len);
 	}
 	if (!strcmp(text, "reload") && !*body) {
 		req->kind = REQUEST_RELOAD;

@@ -14,6 +14,7 @@
 #include "backend.h"
 #include "ctrl.h"
 #include "device.h"
+#include "device_ublk.h"
 #include "log.h"
 #include "mem_store.h"
 #include "upgrade.h"
@@ -145,6 +146,8 @@ int upgrade_hand_over(struct ublk_ctrl *ctrl, struct device *const *devs, unsign
 	for (unsigned i = 0; i < nr; i++) {
 		struct device *d = devs[i];
 
+		/* Injected delays end now: the new image sets the faults again from the state. */
+		dev_ublk_cut_delays(d, true);
 		if (!(d->info.flags & UBLK_F_QUIESCE))
 			continue;
 		ret = ublk_ctrl_quiesce_dev(ctrl, d->info.dev_id, UPGRADE_QUIESCE_MS);
@@ -162,6 +165,8 @@ int upgrade_hand_over(struct ublk_ctrl *ctrl, struct device *const *devs, unsign
 	ret = upgrade_exec(path, opts, h, err, err_len);
 	free(h->ram);
 	h->ram = NULL;
+	for (unsigned i = 0; i < nr; i++)
+		dev_ublk_cut_delays(devs[i], false); /* still ours: the faults go on */
 	return ret;
 }
 

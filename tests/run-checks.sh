@@ -1,11 +1,16 @@
 #!/bin/bash
-# run-checks.sh --build BUILDDIR [--kernels "6.12 7"] [--no-host]: the test driver of "make check".
-# Runs BUILDDIR/tests/unit/test_* on the host, then, for each kernel alias, every
+# run-checks.sh --build BUILDDIR [--fuzz-build DIR] [--san-build DIR] [--kernels "6.12 7"]
+# [--no-host]: the test driver of "make check". Runs BUILDDIR/tests/unit/test_* on the host, and
+# with --fuzz-build each libFuzzer target of DIR (tests/fuzz/run.sh) for UBLKD_FUZZ_SECONDS
+# (default 60), all at once; then, for each kernel alias, every
 # BUILDDIR/tests/integration/test_* as root inside one VM booted with that kernel (tests/vm/).
 # Prints each suite's output, one summary line per suite and kernel, and last
 # "check: N passed, N failed" (individual tests). Exits 0 only if every expected suite ran and
 # passed: a missing, crashed or timed-out suite, a suite without check's summary line, a kernel
 # that cannot be fetched and a VM that does not boot or finish all count as failures.
+# --vm-kind stress runs tests/stress/test_* in the plain VM instead (make stress), no systemd VM.
+# With --san-build, the first kernel's suites run DIR/ublkd (ASan, UBSan, LeakSanitizer) and
+# each report it writes counts as a failure (row "sanitizers").
 # Per-suite output, exit status, the guest console and its dmesg stay in BUILDDIR/check-results/.
 #   --kernels ""   host suites only
 #   --no-host      VM suites only
@@ -14,7 +19,8 @@
 # Env: UBLKD_SUITE_TIMEOUT (seconds per suite, default 600), UBLKD_VM_TIMEOUT (seconds per VM,
 # default: room for every suite to time out), UBLKD_CHECK_JOBS (kernels at once, default 2);
 # CK_RUN_SUITE, CK_RUN_CASE, CK_FORK,
-# CK_VERBOSITY, CK_TIMEOUT_MULTIPLIER, CK_INCLUDE_TAGS, CK_EXCLUDE_TAGS reach the suites; in the
+# CK_VERBOSITY, CK_TIMEOUT_MULTIPLIER, CK_INCLUDE_TAGS, CK_EXCLUDE_TAGS and UBLKD_STRESS_* (see
+# tests/stress/test_stress.c) reach the suites; in the
 # VM CK_DEFAULT_TIMEOUT is 120 (TCG is 50-100x slower). See tests/vm/README.md.
 set -uo pipefail
 
@@ -24,16 +30,22 @@ suite_timeout=${UBLKD_SUITE_TIMEOUT:-600}
 check_jobs=${UBLKD_CHECK_JOBS:-2}
 
 usage() {
-	sed -n '2,18s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,24s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
-build='' kernels='' run_host=1
+build='' kernels='' run_host=1 fuzz_build='' san_build='' vm_kind=integration
 while [ $# -gt 0 ]; do
 	case $1 in
-	--build | --kernels)
+	--build | --kernels | --fuzz-build | --san-build | --vm-kind)
 		[ $# -ge 2 ] || usage
-		if [ "$1" = --build ]; then build=$2; else kernels=$2; fi
+		case $1 in
+		--vm-kind) vm_kind=$2 ;;
+		--build) build=$2 ;;
+		--kernels) kernels=$2 ;;
+		--fuzz-build) fuzz_build=$2 ;;
+		--san-build) san_build=$(cd "$2" && pwd) || exit 2 ;;
+		esac
 		shift
 		;;
 	--no-host) run_host=0 ;;
@@ -93,6 +105,22 @@ tally() { # LABEL SUITE LOG RC
 	add_row "$label" "$name" "$checks" $((checks - failed < 0 ? 0 : checks - failed)) "$failed" "$reason"
 }
 
+# The sanitized run's reports, one file per process that had any: none is a pass.
+tally_sanitizers() { # LABEL DIR
+	local reports
+	reports=$(find "$2" -type f | LC_ALL=C sort)
+	if [ -z "$reports" ]; then
+		add_row "$1" sanitizers 1 1 0
+		return
+	fi
+	echo "--- $1 sanitizers: $(wc -l <<<"$reports") report(s)"
+	while IFS= read -r f; do
+		echo "$f:"
+		head -n 60 "$f" | sed 's/^/  /'
+	done <<<"$reports"
+	add_row "$1" sanitizers 1 0 1 "$(wc -l <<<"$reports") report(s) in $2"
+}
+
 show_log() { # LABEL SUITE LOG RC
 	echo "--- $1 $2 (exit status $4)"
 	cat "$3" 2>/dev/null
@@ -120,6 +148,27 @@ run_host_suites() {
 		show_log host "$name" "$results/host/$name.log" "$rc"
 		tally host "$name" "$results/host/$name.log" "$rc"
 	done
+	[ -z "$fuzz_build" ] || run_fuzzers
+}
+
+# One row per tests/fuzz/fuzz_*.c: passed when it ran its time with runs and no crash.
+run_fuzzers() {
+	local log=$results/host/fuzz.log f t line
+	echo "check: host: fuzzing each target for ${UBLKD_FUZZ_SECONDS:-60} s"
+	"$checkout/tests/fuzz/run.sh" --build "$fuzz_build" --seconds "${UBLKD_FUZZ_SECONDS:-60}" \
+		--jobs 8 >"$log" 2>&1 </dev/null
+	show_log host fuzz "$log" $?
+	for f in "$checkout"/tests/fuzz/fuzz_*.c; do
+		t=$(basename "$f" .c)
+		line=$(grep "^fuzz $t: [0-9]* runs" "$log")
+		if [ -z "$line" ]; then
+			add_row host "$t" - 0 1 "did not run (see $log)"
+		elif grep -q "^fuzz $t: FAILED" "$log" || ! grep -q "crashes 0$" <<<"$line"; then
+			add_row host "$t" 1 0 1 "${line#fuzz "$t": }"
+		else
+			add_row host "$t" 1 1 0
+		fi
+	done
 }
 
 # MODE plain: our init runs the suites; MODE systemd: the guest boots systemd as PID 1 after
@@ -146,13 +195,24 @@ run_vm_suites() { # ALIAS MODE SUITE...
 	fi
 	console=$dir/console.log
 	mkdir -p "$dir"
+	local bin=$build/ublkd sanitized=0
+	if [ -n "$san_build" ] && [ "$mode" = plain ] && [ "$alias" = "${kernels%% *}" ]; then
+		bin=$san_build/ublkd sanitized=1
+		mkdir -p "$dir/san"
+	fi
 	{
 		echo "checkout=$checkout"
 		echo "suite_timeout=$suite_timeout"
-		echo "env=UBLKD_BIN=$build/ublkd"
+		echo "env=UBLKD_BIN=$bin"
+		if [ $sanitized = 1 ]; then
+			# Reports go to files (the daemon's stderr is often a log or /dev/null).
+			echo "env=ASAN_OPTIONS=log_path=$dir/san/asan:detect_leaks=1:abort_on_error=1"
+			echo "env=UBSAN_OPTIONS=log_path=$dir/san/ubsan:print_stacktrace=1"
+		fi
 		echo "env=CK_DEFAULT_TIMEOUT=120"
 		for var in CK_RUN_SUITE CK_RUN_CASE CK_VERBOSITY CK_FORK CK_TIMEOUT_MULTIPLIER CK_INCLUDE_TAGS \
-			CK_EXCLUDE_TAGS; do
+			CK_EXCLUDE_TAGS UBLKD_STRESS_DEVICES UBLKD_STRESS_CYCLES UBLKD_STRESS_KILLS \
+			UBLKD_STRESS_CLIENTS; do
 			[ -z "${!var:-}" ] || echo "env=$var=${!var}"
 		done
 		printf 'suite=%s\n' "$@"
@@ -193,6 +253,7 @@ run_vm_suites() { # ALIAS MODE SUITE...
 		name=${suite##*/}
 		tally "$label" "$name" "$dir/$name.log" "$(cat "$dir/$name.rc" 2>/dev/null || echo 127)"
 	done
+	[ $sanitized = 0 ] || tally_sanitizers "$label" "$dir/san"
 	if grep -qE 'BUG:|WARNING:|Oops|Call Trace:' "$dir/dmesg.log" 2>/dev/null; then
 		echo "check: $rel: note: the guest kernel logged a warning or bug, see $dir/dmesg.log"
 	fi
@@ -234,13 +295,14 @@ if [ $run_host = 1 ]; then
 	run_host_suites
 fi
 if [ -n "${kernels// /}" ]; then
-	mapfile -t integration < <(expected_suites integration)
+	mapfile -t integration < <(expected_suites "$vm_kind")
 	rows_file=$results/rows.vm
 	if [ ${#integration[@]} -eq 0 ]; then
 		add_row vm "(none)" - 0 1 "no integration suites in $build/tests/integration"
 	else
 		[ -x "$build/ublkd" ] || echo "check: note: $build/ublkd is not built"
-		mapfile -t systemd_suites < <(expected_suites systemd)
+		systemd_suites=()
+		[ "$vm_kind" != integration ] || mapfile -t systemd_suites < <(expected_suites systemd)
 		run_kernels
 	fi
 fi

@@ -210,6 +210,95 @@ unsigned ublkd_add_ok(const char *first, ...)
 	return id;
 }
 
+void sh_ok_into(struct run_result *r, const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	run_sh(r, "%s", cmd);
+	ck_assert_msg(r->status == 0, "`%s`: exit status %d\nstdout: %.2000s\nstderr: %.2000s", cmd,
+		      r->status, r->out, r->err);
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+pid_t ublkd_serve_start(const char *conf, const char *log)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (!freopen(log, "w", stderr))
+			_exit(126);
+		execl(ublkd_bin(), "ublkd", "serve", "--foreground", "--config", conf,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 1200 && (ublkd_daemon_pid() != pid || !file_has(log, "serving")); i++)
+		sleep_ms(100);
+	if (ublkd_daemon_pid() != pid || !file_has(log, "serving")) {
+		static struct run_result out;
+
+		run_sh(&out, "tail -n 30 %s", log);
+		ck_abort_msg("ublkd serve --config %s did not come up; %s:\n%s", conf, log, out.out);
+	}
+	return pid;
+}
+
+void ublkd_del_ok(unsigned id)
+{
+	static struct run_result r;
+	char dev[32];
+
+	snprintf(dev, sizeof(dev), "/dev/ublkb%u", id);
+	run_ublkd(&r, "del", dev, NULL);
+	ck_assert_msg(r.status == 0, "ublkd del %s: status %d: %s", dev, r.status, r.err);
+}
+
+static unsigned count_dir_entries(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!dir)
+		return 0;
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+unsigned proc_fd_count(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	return count_dir_entries(path);
+}
+
+unsigned proc_thread_count(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	return count_dir_entries(path);
+}
+
 uint64_t proc_rss_kib(pid_t pid)
 {
 	char path[64], line[256];

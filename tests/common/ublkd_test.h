@@ -32,10 +32,22 @@ uint64_t disk_stat(const char *name, unsigned field);
 pid_t ublkd_daemon_pid(void);
 /* ublkd add ARGS...: asserts success, returns the block device's id (from /dev/ublkbN). */
 unsigned ublkd_add_ok(const char *first, ...) __attribute__((sentinel));
+/* sh -c on the formatted command, output in *r; asserts exit status 0, showing the output. */
+void sh_ok_into(struct run_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Starts `ublkd serve --foreground --config conf` with its stderr in log, and returns its pid
+ * once it serves (its pid file names it and the log says "serving").
+ */
+pid_t ublkd_serve_start(const char *conf, const char *log);
+/* ublkd del /dev/ublkbID: asserts success. */
+void ublkd_del_ok(unsigned id);
 /* Number of ublk devices the kernel has (ids in /sys/class/ublk-char). */
 unsigned kernel_ublk_devices(void);
 /* GET_FEATURES of the running ublk_drv (the check fails without one). */
 uint64_t kernel_ublk_features(void);
+/* Entries of /proc/PID/fd (open fds) and of /proc/PID/task (threads); 0 if pid is gone. */
+unsigned proc_fd_count(pid_t pid);
+unsigned proc_thread_count(pid_t pid);
 /* VmRSS of pid in KiB, or 0. */
 uint64_t proc_rss_kib(pid_t pid);
 /* Writes a file with text; asserts. */

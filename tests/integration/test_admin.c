@@ -227,29 +227,9 @@ START_TEST(test_teardown_does_not_block)
 }
 END_TEST
 
-/* Starts `ublkd serve --foreground --config CONF` logging to LOG; waits for its socket. */
 static pid_t start_serve(void)
 {
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		freopen(LOG, "w", stderr);
-		execl(ublkd_bin(), "ublkd", "serve", "--foreground", "--config", CONF,
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 600 && ublkd_daemon_pid() != pid; i++)
-		sleep_ms(100);
-	ck_assert_int_eq(ublkd_daemon_pid(), pid);
-	for (int i = 0; i < 600; i++) {
-		run_sh(&r, "grep -q 'serving' " LOG);
-		if (!r.status)
-			return pid;
-		sleep_ms(100);
-	}
-	ck_abort_msg("serve did not come up");
-	return pid;
+	return ublkd_serve_start(CONF, LOG);
 }
 
 /* 3, 10: an image on a filesystem mounted after the daemon started is created there. */

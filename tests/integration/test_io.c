@@ -117,16 +117,6 @@ static void need_modules(const char *modules)
 	}
 }
 
-static void ublkd_del_ok(unsigned id)
-{
-	static struct run_result r;
-	char dev[32];
-
-	snprintf(dev, sizeof(dev), "/dev/ublkb%u", id);
-	run_ublkd(&r, "del", dev, NULL);
-	ck_assert_msg(r.status == 0, "ublkd del %s: status %d: %s", dev, r.status, r.err);
-}
-
 static unsigned count_lines(const char *path)
 {
 	FILE *f = fopen(path, "r");

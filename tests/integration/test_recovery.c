@@ -37,19 +37,7 @@
 static struct run_result r;
 static pid_t fio_pid; /* a background fio (its own process group) while it may run */
 
-static void sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh_ok(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	run_sh(&r, "%s", cmd);
-	ck_assert_msg(r.status == 0, "%s: status %d\nstdout: %s\nstderr: %s", cmd, r.status, r.out,
-		      r.err);
-}
+#define sh_ok(...) sh_ok_into(&r, __VA_ARGS__)
 
 static void cleanup(void)
 {
@@ -450,15 +438,6 @@ START_TEST(test_upgrade_during_fio)
 	fio_finishes_clean(300000);
 }
 END_TEST
-
-static unsigned proc_fd_count(pid_t pid)
-{
-	char cmd[64];
-
-	snprintf(cmd, sizeof(cmd), "ls /proc/%d/fd | wc -l", pid);
-	sh_ok("%s", cmd);
-	return (unsigned)strtoul(r.out, NULL, 10);
-}
 
 static int cmp_i64(const void *a, const void *b)
 {

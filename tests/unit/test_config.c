@@ -129,6 +129,57 @@ static const struct set_case {
 	  "recovery \"off\": not a recovery mode (reissue, fail or none)" },
 	{ "recovery", "", -EINVAL, "recovery \"\": not a recovery mode (reissue, fail or none)" },
 
+	{ "inject", "off", 0, "inject = off\n" },
+	{ "inject", "error=eio", 0, "inject = error=eio,ops=all,from=1,rate=100.0000%\n" },
+	{ "inject", "ops=write+flush,error=enospc,from=1000,rate=0.5%", 0,
+	  "inject = error=enospc,ops=write+flush,from=1000,rate=0.5000%\n" },
+	{ "inject", "error=none,delay=40s,ops=read", 0,
+	  "inject = error=none,ops=read,from=1,rate=100.0000%,delay=40000000us\n" },
+	{ "inject", "delay=250us,ops=discard+read+write+flush", 0,
+	  "inject = error=eio,ops=all,from=1,rate=100.0000%,delay=250us\n" },
+	{ "inject", "rate=0.0001%", 0, "inject = error=eio,ops=all,from=1,rate=0.0001%\n" },
+	{ "inject", "", -EINVAL,
+	  "inject \"\": not KEY=VALUE items separated by commas, or \"off\" (keys: error, ops, "
+	  "from, rate, delay)" },
+	{ "inject", "error=eio,", -EINVAL,
+	  "inject \"error=eio,\": not KEY=VALUE items separated by commas, or \"off\" (keys: "
+	  "error, ops, from, rate, delay)" },
+	{ "inject", "error=EIO", -EINVAL,
+	  "inject \"error=EIO\": error=EIO: not eio, enospc, enodata, eopnotsupp, etimedout or "
+	  "none" },
+	{ "inject", "error=none", -EINVAL,
+	  "inject \"error=none\": error=none without a delay does nothing" },
+	{ "inject", "ops=read++write", -EINVAL,
+	  "inject \"ops=read++write\": ops=read++write: not read, write, flush, discard joined by "
+	  "'+', or all" },
+	{ "inject", "ops=", -EINVAL,
+	  "inject \"ops=\": ops=: not read, write, flush, discard joined by '+', or all" },
+	{ "inject", "from=0", -EINVAL,
+	  "inject \"from=0\": from=0: not an I/O number (1 to 4294967295)" },
+	{ "inject", "rate=0%", -EINVAL,
+	  "inject \"rate=0%\": rate=0%: not a percentage (like 10% or 0.5%; more than 0, at most "
+	  "100%, 4 decimals)" },
+	{ "inject", "rate=100.5%", -EINVAL,
+	  "inject \"rate=100.5%\": rate=100.5%: not a percentage (like 10% or 0.5%; more than 0, "
+	  "at most 100%, 4 decimals)" },
+	{ "inject", "rate=0.00001%", -EINVAL,
+	  "inject \"rate=0.00001%\": rate=0.00001%: not a percentage (like 10% or 0.5%; more than "
+	  "0, at most 100%, 4 decimals)" },
+	{ "inject", "rate=10", -EINVAL,
+	  "inject \"rate=10\": rate=10: not a percentage (like 10% or 0.5%; more than 0, at most "
+	  "100%, 4 decimals)" },
+	{ "inject", "delay=3601s", -EINVAL,
+	  "inject \"delay=3601s\": delay=3601s: not a delay (like 250us, 40ms or 8s; at most "
+	  "3600s)" },
+	{ "inject", "delay=5", -EINVAL,
+	  "inject \"delay=5\": delay=5: not a delay (like 250us, 40ms or 8s; at most 3600s)" },
+	{ "inject", "error=eio,error=eio", -EINVAL,
+	  "inject \"error=eio,error=eio\": error given twice" },
+	{ "inject", "errors=eio", -EINVAL,
+	  "inject \"errors=eio\": item \"errors\": not one of error=, ops=, from=, rate=, delay=" },
+	{ "inject", "eio", -EINVAL,
+	  "inject \"eio\": item \"eio\": not one of error=, ops=, from=, rate=, delay=" },
+
 	{ "size", "1G", 0, "size = 1G\n" },
 	{ "size", "1536M", 0, "size = 1536M\n" },
 	{ "size", "1073741824", 0, "size = 1G\n" },
@@ -272,7 +323,8 @@ START_TEST(test_set_fields)
 	static const char keys[] =
 		"name=x\nid=9\nbackend=file\nsize=3G\nblock_size=4K\npath=/a\n"
 		"create=yes\ndirect_io=on\nread_only=1\nqueues=3\ndepth=64\ncpus=1,3-4\n"
-		"recovery=fail\nio_mode=zero_copy";
+		"recovery=fail\nio_mode=zero_copy\ninject=error=enospc,ops=write,from=7,rate=25%,"
+		"delay=3ms";
 	struct dev_conf c;
 	cpu_set_t cpus;
 
@@ -294,6 +346,11 @@ START_TEST(test_set_fields)
 	ck_assert(CPU_EQUAL(&c.cpus, &cpus));
 	ck_assert_int_eq(c.recovery, RECOVERY_FAIL);
 	ck_assert_int_eq(c.io_mode, IO_MODE_ZERO_COPY);
+	ck_assert_uint_eq(c.inject.ops, FAULT_OP_WRITE);
+	ck_assert_int_eq(c.inject.error, ENOSPC);
+	ck_assert_uint_eq(c.inject.from, 7);
+	ck_assert_uint_eq(c.inject.rate_ppm, 250000);
+	ck_assert_uint_eq(c.inject.delay_us, 3000);
 	ck_assert_uint_eq(c.given, DEV_GIVEN(DEV_KEY_COUNT) - 1);
 	ck_assert_str_eq(c.origin, "test");
 }

@@ -101,6 +101,26 @@ START_TEST(test_request_parse)
 	strcpy(text, "format /dev/sda");
 	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
 	ck_assert_msg(strstr(err, "unknown request"), "%s", err);
+
+	strcpy(text, "inject disk\nerror=enospc,ops=write");
+	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_int_eq(req.kind, REQUEST_INJECT);
+	ck_assert_str_eq(req.target, "disk");
+	ck_assert_int_eq(req.inject.error, ENOSPC);
+	ck_assert_uint_eq(req.inject.ops, FAULT_OP_WRITE);
+	strcpy(text, "inject 3\n off \n");
+	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_uint_eq(req.inject.ops, 0);
+	strcpy(text, "inject disk\nerror=eio\nerror=eio");
+	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "one line"), "%s", err);
+	strcpy(text, "inject disk\nerror=bad");
+	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strstr(err, "inject disk: error=bad: not eio"), "%s", err);
+	strcpy(text, "inject --all\noff");
+	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
+	strcpy(text, "inject disk");
+	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
 }
 END_TEST
 

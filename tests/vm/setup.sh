@@ -17,7 +17,7 @@
 # Options may be given together.
 set -euo pipefail
 
-HOST_PACKAGES="gcc make pkg-config check qemu-system-x86 busybox-static cpio xz-utils zstd fio e2fsprogs man-db groff-base"
+HOST_PACKAGES="gcc make pkg-config check clang qemu-system-x86 busybox-static cpio xz-utils zstd fio e2fsprogs man-db groff-base"
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${UBLKD_TEST_CACHE:-/var/cache/ublkd-test}
 
@@ -35,16 +35,29 @@ host_packages() {
 		grep -qx "$p" <<<"$installed" || missing+=("$p")
 	done
 	[ ${#missing[@]} -gt 0 ] || return 0
+	install_packages "${missing[@]}"
+}
+
+install_packages() {
 	if [ "$(id -u)" != 0 ]; then
-		echo "setup: missing packages: ${missing[*]}; as root, run:" >&2
-		echo "  apt-get install -y --no-install-recommends ${missing[*]}" >&2
+		echo "setup: missing packages: $*; as root, run:" >&2
+		echo "  apt-get install -y --no-install-recommends $*" >&2
 		exit 1
 	fi
-	echo "setup: installing ${missing[*]}" >&2
+	echo "setup: installing $*" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	# Refresh the package lists only if apt does not know one of the packages yet.
-	apt-cache show "${missing[@]}" >/dev/null 2>&1 || apt-get -q update
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	apt-cache show "$@" >/dev/null 2>&1 || apt-get -q update
+	apt-get install -y -q --no-install-recommends "$@"
+}
+
+# libFuzzer's runtime comes in a package named after clang's major version (make fuzz).
+fuzzer_runtime() {
+	local major
+	printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' |
+		clang -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null && return 0
+	major=$(clang -dumpversion | cut -d. -f1)
+	install_packages "libclang-rt-$major-dev"
 }
 
 extract_vmlinux() { # BZIMAGE OUT: find the compressed ELF kernel inside a bzImage
@@ -126,7 +139,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-[ $do_packages = 0 ] || host_packages
+[ $do_packages = 0 ] || { host_packages && fuzzer_runtime; }
 [ -n "$kernels" ] || [ $do_udev = 1 ] || exit 0
 mkdir -p "$cache/images" || {
 	echo "setup: cannot create $cache (set UBLKD_TEST_CACHE to a writable directory)" >&2

@@ -254,7 +254,8 @@ pid_t ublkd_serve_start(const char *conf, const char *log)
 		static struct run_result out;
 
 		run_sh(&out, "tail -n 30 %s", log);
-		ck_abort_msg("ublkd serve --config %s did not come up; %s:\n%s", conf, log, out.out);
+		ck_abort_msg("ublkd serve --config %s did not come up; %s:\n%s", conf, log,
+			     out.out);
 	}
 	return pid;
 }

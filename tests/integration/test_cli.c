@@ -245,7 +245,8 @@ static void live_dev_line(char *buf, size_t len, unsigned id, const char *name, 
 {
 	snprintf(buf, len,
 		 "backend=\"%s\" block_device=\"/dev/ublkb%u\" char_device=\"/dev/ublkc%u\" "
-		 "depth=%u id=%u io_mode=\"%s\" name=\"%s\" pid=%d queues=%u server_alive=true "
+		 "depth=%u id=%u inject=\"off\" io_mode=\"%s\" name=\"%s\" pid=%d queues=%u "
+		 "server_alive=true "
 		 "size_bytes=%llu state=\"live\"",
 		 backend, id, id, depth, id, auto_io_mode(), name, pid, queues,
 		 (unsigned long long)size_bytes);

@@ -300,6 +300,25 @@ unsigned proc_thread_count(pid_t pid)
 	return count_dir_entries(path);
 }
 
+/* A /proc/PID/status field in kB (VmPin: pages pinned for the kernel, registered buffers). */
+uint64_t proc_status_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256], fmt[64];
+	unsigned long long kib = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	snprintf(fmt, sizeof(fmt), "%s: %%llu kB", field);
+	f = fopen(path, "r");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, fmt, &kib) == 1;
+	fclose(f);
+	ck_assert_msg(found, "%s has no %s", path, field);
+	return kib;
+}
+
 uint64_t proc_rss_kib(pid_t pid)
 {
 	char path[64], line[256];

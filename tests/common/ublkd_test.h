@@ -48,6 +48,8 @@ uint64_t kernel_ublk_features(void);
 /* Entries of /proc/PID/fd (open fds) and of /proc/PID/task (threads); 0 if pid is gone. */
 unsigned proc_fd_count(pid_t pid);
 unsigned proc_thread_count(pid_t pid);
+/* A /proc/PID/status field in KiB (VmPin, RssAnon); asserts it is there. */
+uint64_t proc_status_kib(pid_t pid, const char *field);
 /* VmRSS of pid in KiB, or 0. */
 uint64_t proc_rss_kib(pid_t pid);
 /* Writes a file with text; asserts. */

@@ -87,25 +87,11 @@ struct usage {
 	uint64_t rss_kib;
 };
 
-/* Anonymous RSS: a memory device's data is shared memory the daemon maps, not a leak. */
-static uint64_t anon_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	unsigned long long kib = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "r");
-	ck_assert_msg(f, "%s: %s", path, strerror(errno));
-	while (fgets(line, sizeof(line), f) && sscanf(line, "RssAnon: %llu kB", &kib) != 1)
-		;
-	fclose(f);
-	return kib;
-}
-
 static struct usage usage_of(pid_t pid)
 {
-	return (struct usage){ proc_fd_count(pid), proc_thread_count(pid), anon_rss_kib(pid) };
+	return (struct usage){ proc_fd_count(pid), proc_thread_count(pid),
+			       /* a memory device's data is shared memory, not a leak */
+			       proc_status_kib(pid, "RssAnon") };
 }
 
 static void assert_usage_back(const char *what, struct usage before, struct usage after)

@@ -45,4 +45,13 @@ enum adopt_result {
 enum adopt_result adopt_device(const struct adopt_env *env, uint32_t dev_id, struct device **out,
 			       char *msg, size_t msg_len);
 
+/*
+ * A device the kernel has and RUN_DIR/devices does not describe: if a ublkd made it
+ * (include/device_ublk.h: dev_ublk_creator) and died before it was live, nothing can ever
+ * serve it, and the add that made it failed: deleted (ADOPT_DELETED, or ADOPT_FAILED if the
+ * kernel refused). Anyone else's, or one its creator is still making: ADOPT_NOT_OURS.
+ */
+enum adopt_result adopt_half_made(const struct adopt_env *env, uint32_t dev_id, char *msg,
+				  size_t msg_len);
+
 #endif /* UBLKD_ADOPT_H */

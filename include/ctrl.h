@@ -77,6 +77,11 @@ int ublk_ctrl_get_features(struct ublk_ctrl *c, uint64_t *features);
  * and the return value is the device id.
  */
 int ublk_ctrl_add_dev(struct ublk_ctrl *c, struct ublksrv_ctrl_dev_info *info);
+/*
+ * The ids of every ublk device the kernel has (its char devices, from sysfs, or /dev when
+ * sysfs lacks the class), sorted, in *ids (to free); 0 or -ENOMEM.
+ */
+int ublk_kernel_dev_ids(uint32_t **ids, unsigned *nr);
 /* DEL_DEV waits until the device is released; DEL_DEV_ASYNC (6.9+) does not. */
 int ublk_ctrl_del_dev(struct ublk_ctrl *c, uint32_t dev_id);
 int ublk_ctrl_del_dev_async(struct ublk_ctrl *c, uint32_t dev_id);

@@ -4,6 +4,8 @@
 #define UBLKD_DEVICE_UBLK_H
 
 #include <sched.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "device.h"
 
@@ -16,6 +18,27 @@
 #define DEV_UBLK_WANTED_FLAGS (UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_SAFE_STOP_DEV)
 
 extern const struct dev_kernel_ops dev_ublk_ops;
+
+/*
+ * ADD_DEV's ublksrv_flags, which the kernel keeps for the server and gives back in
+ * GET_DEV_INFO: DEV_UBLK_SRV_MAGIC in the upper half, the creating daemon's pid in the lower.
+ * A device whose creator died before it was live (and so before its description was written)
+ * can then be told from someone else's, and deleted: nothing else could ever serve it.
+ */
+#define DEV_UBLK_SRV_MAGIC 0x75626b64ULL /* "ubkd" */
+
+static inline uint64_t dev_ublk_srv_flags(pid_t creator)
+{
+	return DEV_UBLK_SRV_MAGIC << 32 | (uint32_t)creator;
+}
+
+/* The pid of the ublkd that made a device, from its GET_DEV_INFO; 0 if not made by ublkd. */
+static inline pid_t dev_ublk_creator(const struct ublksrv_ctrl_dev_info *info)
+{
+	return info->ublksrv_flags >> 32 == DEV_UBLK_SRV_MAGIC
+		       ? (pid_t)(uint32_t)info->ublksrv_flags
+		       : 0;
+}
 
 /*
  * Adoption trusts the kernel's word about a dead server's device only this far: GET_DEV_INFO

@@ -28,7 +28,7 @@ int ipc_state_file_path(char *buf, size_t buf_bytes, uint32_t id);
 int ipc_parse_id(const char *text, unsigned *id);
 /* A device named by "ID", "/dev/ublkbN" or "/dev/ublkcN" (ids as ipc_parse_id): 0, or -EINVAL. */
 int ipc_parse_dev_ref(const char *what, unsigned *id);
-/* Whether the process that serves a device (ublksrv_pid) still exists. */
+/* Whether the process that serves a device (ublksrv_pid) still exists and is not a zombie. */
 bool ipc_server_alive(pid_t pid);
 
 /* Reads until EOF into buf (NUL-terminated); -EMSGSIZE beyond buf_bytes - 1. */

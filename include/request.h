@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The control socket's requests, as text (the client sends one, then shuts down its side):
+ * The control socket's requests, as text: the client sends one, ends it with the line "end"
+ * (REQUEST_END) and shuts down its side. A request whose last line is not "end" was cut short
+ * (its client died mid-send) and is refused whatever it says.
  *
  *   add              then one "key = value" line per device key (include/dev_conf.h)
  *   del WHAT         WHAT: a name, an id, /dev/ublkbN or /dev/ublkcN, or --all; a second
@@ -23,6 +25,9 @@
 
 #include "dev_conf.h"
 
+/* The last line of every request. */
+#define REQUEST_END "end\n"
+
 enum request_kind {
 	REQUEST_ADD,
 	REQUEST_DEL,
@@ -41,7 +46,10 @@ struct request {
 	struct fault_conf inject; /* inject: checked with fault_conf_parse() */
 };
 
-/* Parses text (modified in place); 0, or -errno with a message for the client in err. */
+/*
+ * Parses text (modified in place), which ends with REQUEST_END; 0, or -errno with a message
+ * for the client in err (-EPROTO: no end line).
+ */
 int request_parse(char *text, struct request *req, char *err, size_t err_len);
 
 #endif /* UBLKD_REQUEST_H */

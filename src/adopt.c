@@ -138,3 +138,41 @@ enum adopt_result adopt_device(const struct adopt_env *env, uint32_t dev_id, str
 	*out = d;
 	return ADOPT_RECOVERED;
 }
+
+enum adopt_result adopt_half_made(const struct adopt_env *env, uint32_t dev_id, char *msg,
+				  size_t msg_len)
+{
+	struct ublksrv_ctrl_dev_info info;
+	char err[DEV_ERR_MAX];
+	pid_t creator;
+	int ret;
+
+	ret = settled_info(env->ctrl, dev_id, &info);
+	if (ret < 0) {
+		snprintf(msg, msg_len, "/dev/ublkb%u: GET_DEV_INFO: %s", dev_id, strerror(-ret));
+		return ret == -ENODEV ? ADOPT_STALE : ADOPT_FAILED;
+	}
+	creator = dev_ublk_creator(&info);
+	/* Another program's, or one a ublkd (maybe this one) is making right now. */
+	if (!creator || creator == getpid() || ipc_server_alive(creator) ||
+	    (info.state == UBLK_S_DEV_LIVE && ipc_server_alive(info.ublksrv_pid))) {
+		snprintf(msg, msg_len,
+			 "/dev/ublkb%u has no description but is not half-made; "
+			 "left alone",
+			 dev_id);
+		return ADOPT_NOT_OURS;
+	}
+	if (teardown_orphan_with(env->ctrl, dev_id, false, err, sizeof(err)) < 0) {
+		snprintf(msg, msg_len,
+			 "/dev/ublkb%u: half-made by ublkd pid %d, which died while adding it; "
+			 "deleting it failed: %s",
+			 dev_id, creator, err);
+		return ADOPT_FAILED;
+	}
+	/* A memory device may already have handed its RAM to the keeper. */
+	backend_forget(BACKEND_MEMORY, dev_id);
+	snprintf(msg, msg_len,
+		 "deleted /dev/ublkb%u: half-made by ublkd pid %d, which died while adding it",
+		 dev_id, creator);
+	return ADOPT_DELETED;
+}

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "ctrl.h"
 #include "ipc.h"
+#include "request.h"
 #include "state_store.h"
 #include "teardown.h"
 
@@ -39,7 +40,17 @@ static int client_exchange(int fd, const char *req, const char *what, bool may_r
 	char *line, *save = NULL;
 	ssize_t n;
 
+	/* What the daemon reads: req, a newline, the end line, in fewer than IPC_MSG_MAX bytes. */
+	if (strlen(req) + 1 + strlen(REQUEST_END) >= IPC_MSG_MAX) {
+		fprintf(stderr, "ublkd: %s: request too long (%zu bytes; at most %d)\n", what,
+			strlen(req), IPC_MSG_MAX - 2 - (int)strlen(REQUEST_END));
+		return 1;
+	}
 	ret = ipc_write_all(fd, req, strlen(req));
+	if (ret == 0 && req[0] && req[strlen(req) - 1] != '\n')
+		ret = ipc_write_all(fd, "\n", 1);
+	if (ret == 0)
+		ret = ipc_write_all(fd, REQUEST_END, strlen(REQUEST_END));
 	if (ret == 0 && shutdown(fd, SHUT_WR) < 0)
 		ret = -errno;
 	if (ret < 0) {

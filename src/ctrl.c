@@ -3,8 +3,11 @@
  * The ublk control plane transport (include/ctrl.h): every command is one ctrl_exec() call
  * that copies its input into the payload page, issues one URING_CMD and waits for it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -412,4 +415,53 @@ const char *ublk_ctrl_open_hint(const struct ublk_ctrl *c, int err)
 	if (err == -EACCES || err == -EPERM)
 		return " (ublkd needs root)";
 	return "";
+}
+
+static int cmp_dev_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int ublk_kernel_dev_ids(uint32_t **ids, unsigned *nr)
+{
+	const char *dirs[] = { "/sys/class/ublk-char", "/dev" };
+	unsigned cap = 0;
+
+	*ids = NULL;
+	*nr = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		DIR *dir = opendir(dirs[i]);
+		struct dirent *e;
+
+		if (!dir)
+			continue;
+		while ((e = readdir(dir))) {
+			unsigned id;
+			char tail;
+
+			if (sscanf(e->d_name, "ublkc%u%c", &id, &tail) != 1)
+				continue;
+			if (*nr == cap) {
+				uint32_t *grown =
+					realloc(*ids, (cap = cap * 2 + 16) * sizeof(**ids));
+
+				if (!grown) {
+					closedir(dir);
+					free(*ids);
+					*ids = NULL;
+					*nr = 0;
+					return -ENOMEM;
+				}
+				*ids = grown;
+			}
+			(*ids)[(*nr)++] = id;
+		}
+		closedir(dir);
+		if (i == 0)
+			break; /* sysfs answered: that is the whole truth */
+	}
+	qsort(*ids, *nr, sizeof(**ids), cmp_dev_id);
+	return 0;
 }

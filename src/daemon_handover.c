@@ -39,6 +39,48 @@ static void report_adoption(struct daemon *dm, bool ok, const char *msg)
 }
 
 /*
+ * Deletes the devices a ublkd died making: the kernel has them, nothing describes them (described
+ * holds the ids with a description). Not counted as failures of recovery: their add failed and
+ * said so; only a device that cannot be deleted is.
+ */
+static unsigned sweep_half_made(struct daemon *dm, const struct adopt_env *env,
+				const uint32_t *described, unsigned nr_described)
+{
+	char msg[DEV_ERR_MAX + 256];
+	unsigned nr, failed = 0;
+	uint32_t *ids;
+
+	if (ublk_kernel_dev_ids(&ids, &nr) < 0) {
+		daemon_warn(dm, "recover: listing ublk devices: %s", strerror(ENOMEM));
+		return 1;
+	}
+	for (unsigned i = 0; i < nr; i++) {
+		bool has_description = false;
+
+		for (unsigned j = 0; j < nr_described && !has_description; j++)
+			has_description = described[j] == ids[i];
+		if (has_description || daemon_owns_id(dm, ids[i]))
+			continue;
+		switch (adopt_half_made(env, ids[i], msg, sizeof(msg))) {
+		case ADOPT_DELETED:
+			log_msg(LOG_LEVEL_WARNING, "recover: %s", msg);
+			report_adoption(dm, true, msg);
+			break;
+		case ADOPT_FAILED:
+			daemon_warn(dm, "recover: %s", msg);
+			report_adoption(dm, false, msg);
+			failed++;
+			break;
+		default:
+			log_msg(LOG_LEVEL_DEBUG, "recover: %s", msg);
+			break;
+		}
+	}
+	free(ids);
+	return failed;
+}
+
+/*
  * Takes over every device with a description in RUN_DIR/devices that is not ours: those a dead
  * ublkd left. Each outcome is logged and kept for `ublkd recover`; the number of devices that
  * could not be recovered is returned.
@@ -90,6 +132,7 @@ unsigned daemon_adopt_all(struct daemon *dm)
 			break;
 		}
 	}
+	failed += sweep_half_made(dm, &env, ids, nr_ids);
 	free(ids);
 	return failed;
 }

@@ -77,6 +77,7 @@ static int ublk_add(struct device *d)
 		.queue_depth = (uint16_t)d->conf.depth,
 		.max_io_buf_bytes = DEV_IO_BUF_BYTES,
 		.dev_id = d->conf.id,
+		.ublksrv_flags = dev_ublk_srv_flags(getpid()),
 		/*
 		 * What we want of what the driver offers (GET_FEATURES): the ioctl-encoded
 		 * commands we send. The kernel adds flags of its own (COMP_IN_TASK, ...); the

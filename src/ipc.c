@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The control socket's plumbing shared by the daemon and its clients (include/ipc.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,30 @@ int ipc_parse_dev_ref(const char *what, unsigned *id)
 
 bool ipc_server_alive(pid_t pid)
 {
+	char path[64], text[512];
+	const char *paren;
+	ssize_t n;
+	int fd;
+
 	/* EPERM: it exists, we may just not signal it. */
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return false;
+	/*
+	 * A zombie (killed, not yet reaped) still answers kill(pid, 0) but serves nothing: for a
+	 * while after SIGKILL its device is "live" in the kernel with this pid. The state is the
+	 * field after the command name, which may itself hold ") ", hence the last ')'.
+	 */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	text[n] = '\0';
+	paren = strrchr(text, ')');
+	return !paren || paren[1] != ' ' || (paren[2] != 'Z' && paren[2] != 'X');
 }
 
 ssize_t ipc_read_all(int fd, char *buf, size_t buf_bytes)

@@ -33,53 +33,6 @@ struct list_entry {
 	bool has_bdev;
 };
 
-static int cmp_id(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The ids of every ublk char device, from sysfs, or /dev when sysfs lacks the class. */
-static int list_ids(uint32_t **ids, unsigned *nr)
-{
-	const char *dirs[] = { "/sys/class/ublk-char", "/dev" };
-	unsigned cap = 0;
-
-	*ids = NULL;
-	*nr = 0;
-	for (unsigned i = 0; i < 2; i++) {
-		DIR *dir = opendir(dirs[i]);
-		struct dirent *e;
-
-		if (!dir)
-			continue;
-		while ((e = readdir(dir))) {
-			unsigned id;
-			char tail;
-
-			if (sscanf(e->d_name, "ublkc%u%c", &id, &tail) != 1)
-				continue;
-			if (*nr == cap) {
-				uint32_t *grown =
-					realloc(*ids, (cap = cap * 2 + 16) * sizeof(**ids));
-
-				if (!grown) {
-					closedir(dir);
-					return -ENOMEM;
-				}
-				*ids = grown;
-			}
-			(*ids)[(*nr)++] = id;
-		}
-		closedir(dir);
-		if (i == 0)
-			break; /* sysfs answered: that is the whole truth */
-	}
-	qsort(*ids, *nr, sizeof(**ids), cmp_id);
-	return 0;
-}
-
 static const char *kernel_state_name(uint16_t state)
 {
 	switch (state) {
@@ -239,7 +192,7 @@ int client_list(bool json)
 			ublk_ctrl_open_hint(&c, ret));
 		return 1;
 	}
-	ret = list_ids(&ids, &nr);
+	ret = ublk_kernel_dev_ids(&ids, &nr);
 	if (!ret && nr && !(es = calloc(nr, sizeof(*es))))
 		ret = -ENOMEM;
 	if (ret < 0) {

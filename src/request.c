@@ -86,9 +86,23 @@ static int parse_inject(char *target, char *body, struct request *req, char *err
 
 int request_parse(char *text, struct request *req, char *err, size_t err_len)
 {
-	char *body = strchr(text, '\n');
+	size_t len = strlen(text);
+	char *body;
 
 	memset(req, 0, sizeof(*req));
+	/*
+	 * A client that dies mid-send ends its request as surely as one that is done: only the
+	 * end line tells them apart. Without it, "del data-2" cut after "del data" would delete
+	 * another device. (A NUL anywhere ends the text here, and so also the end line.)
+	 */
+	if (len < sizeof(REQUEST_END) - 1 ||
+	    strcmp(text + len - (sizeof(REQUEST_END) - 1), REQUEST_END) ||
+	    (len > sizeof(REQUEST_END) - 1 && text[len - sizeof(REQUEST_END)] != '\n')) {
+		snprintf(err, err_len, "request cut short (no \"end\" line): ignored");
+		return -EPROTO;
+	}
+	text[len - (sizeof(REQUEST_END) - 1)] = '\0';
+	body = strchr(text, '\n');
 	if (body)
 		*body++ = '\0';
 	else

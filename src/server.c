@@ -97,7 +97,7 @@ int server_open(struct server *s, char *err, size_t err_len)
 	unlink(addr.sun_path);
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s->listen_fd < 0 || bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-	    chmod(addr.sun_path, 0600) < 0 || listen(s->listen_fd, 16) < 0) {
+	    chmod(addr.sun_path, 0600) < 0 || listen(s->listen_fd, SOMAXCONN) < 0) {
 		ret = -errno;
 		snprintf(err, err_len, "%s: %s", addr.sun_path, strerror(-ret));
 		if (s->listen_fd >= 0)
@@ -147,13 +147,20 @@ unsigned server_poll_fds(const struct server *s, struct pollfd *pfd)
 {
 	unsigned n = 0;
 
-	if (s->listen_fd >= 0)
-		pfd[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
+	bool room = false;
+
 	for (unsigned i = 0; i < SERVER_MAX_CONNS; i++) {
+		room |= !s->conns[i];
 		/* One waiting for its answer is not read from: its request is whole. */
 		if (s->conns[i] && !s->conns[i]->have_request)
 			pfd[n++] = (struct pollfd){ .fd = s->conns[i]->fd, .events = POLLIN };
 	}
+	/*
+	 * With every slot taken, new clients wait in the listen backlog (their connect() blocks)
+	 * until one is free, rather than being turned away: a burst of clients is served in turn.
+	 */
+	if (s->listen_fd >= 0 && room)
+		pfd[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
 	return n;
 }
 

@@ -33,23 +33,8 @@ void sleep_ms(unsigned ms)
 
 bool process_alive(pid_t pid)
 {
-	char path[64], text[512];
-	const char *paren;
-	size_t n;
-	FILE *f;
-
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
-		return false;
 	/* A zombie is gone for every purpose here; init reaps it a little later. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	paren = strrchr(text, ')');
-	return !paren || paren[1] != ' ' || paren[2] != 'Z';
+	return ipc_server_alive(pid);
 }
 
 bool wait_pid_gone(pid_t pid, unsigned timeout_ms)
@@ -408,5 +393,13 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
 
 void remove_tree(const char *path)
 {
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	char below[4096];
+
+	/*
+	 * Not FTW_MOUNT: on the test VM's overlay root a directory and the files in it have
+	 * different st_dev, and FTW_MOUNT would skip every file. Unmount what lies below instead.
+	 */
+	snprintf(below, sizeof(below), "%s/", path);
+	umount_matching(1, below);
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

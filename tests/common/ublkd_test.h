@@ -64,7 +64,7 @@ void write_text_file(const char *path, const char *text);
 void umount_matching(unsigned field, const char *prefix);
 /* Sends sig to every process named comm (/proc/PID/comm, as pkill -x); returns how many. */
 unsigned kill_named(const char *comm, int sig);
-/* rm -rf path, on this file system only. */
+/* rm -rf path, after unmounting whatever is mounted below it. */
 void remove_tree(const char *path);
 
 #endif

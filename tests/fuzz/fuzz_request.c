@@ -2,7 +2,8 @@
 /*
  * libFuzzer target: the control socket's request parser (src/request.c), which takes text from
  * any local root process. Oracle: no crash, no sanitizer report; a request it accepts is whole
- * (an add's device description passes dev_conf_check() again, a target is a C string).
+ * (it ended with the end line; an add's device description passes dev_conf_check() again, a
+ * target is a C string).
  */
 #include <assert.h>
 #include <stdint.h>
@@ -29,6 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(memchr(err, '\0', sizeof(err)));
 		return 0;
 	}
+	/* Only a whole request is acted on: its last line is the end line, and no NUL cut it. */
+	assert(size >= strlen(REQUEST_END) && !memchr(data, '\0', size) &&
+	       !memcmp(data + size - strlen(REQUEST_END), REQUEST_END, strlen(REQUEST_END)));
 	switch (req.kind) {
 	case REQUEST_ADD:
 		assert(dev_conf_check(&req.conf, again, sizeof(again)) == 0);

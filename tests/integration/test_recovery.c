@@ -22,6 +22,8 @@
 #include "../common/suite_main.h"
 #include "../common/ublkd_test.h"
 #include "abi/ublk.h"
+#include "ctrl.h"
+#include "device_ublk.h"
 #include "ipc.h"
 
 #define TEST_TIMEOUT_S 600
@@ -502,6 +504,59 @@ START_TEST(test_ext4_kill_cycles)
 }
 END_TEST
 
+/* ADD_DEV only, as a daemon killed right after it leaves a device: id 40 + i, no description. */
+static unsigned add_bare_device(struct ublk_ctrl *c, unsigned i, uint64_t srv_flags)
+{
+	struct ublksrv_ctrl_dev_info info = { .nr_hw_queues = 1,
+					      .queue_depth = 8,
+					      .max_io_buf_bytes = 64 << 10,
+					      .dev_id = 40 + i,
+					      .ublksrv_flags = srv_flags };
+
+	ck_assert_int_ge(ublk_ctrl_add_dev(c, &info), 0);
+	ck_assert_uint_eq(info.dev_id, 40 + i);
+	return info.dev_id;
+}
+
+/*
+ * Devices that no description covers: one a ublkd (pid now dead) made and died with before it
+ * was live, one a ublkd that is still alive is making (this test's pid), one made by another
+ * program (no ublkd mark). The next daemon deletes the first, says so in `recover`'s answer,
+ * and leaves the other two alone.
+ */
+START_TEST(test_half_made_deleted)
+{
+	unsigned dead_ones, alive_ones, foreign;
+	struct ublk_ctrl c;
+	pid_t dead;
+	char want[128];
+
+	dead = fork();
+	ck_assert_int_ge(dead, 0);
+	if (dead == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	ck_assert_int_eq(ublk_ctrl_open(&c), 0);
+	dead_ones = add_bare_device(&c, 0, dev_ublk_srv_flags(dead));
+	alive_ones = add_bare_device(&c, 1, dev_ublk_srv_flags(getpid()));
+	foreign = add_bare_device(&c, 2, 0x1234);
+
+	run_ublkd(&r, "recover", NULL);
+	snprintf(want, sizeof(want), "deleted /dev/ublkb%u: half-made by ublkd pid %d, ", dead_ones,
+		 dead);
+	ck_assert_msg(r.status == 0 && strstr(r.out, want), "recover: %d: %s%s", r.status, r.out,
+		      r.err);
+	fprintf(stderr, "half_made: %s", r.out);
+	ck_assert_msg(access("/sys/class/ublk-char/ublkc40", F_OK) < 0, "ublkc%u is still there",
+		      dead_ones);
+	ck_assert_int_eq(access("/sys/class/ublk-char/ublkc41", F_OK), 0);
+	ck_assert_int_eq(access("/sys/class/ublk-char/ublkc42", F_OK), 0);
+	ck_assert_int_eq(ublk_ctrl_del_dev(&c, alive_ones), 0);
+	ck_assert_int_eq(ublk_ctrl_del_dev(&c, foreign), 0);
+	ublk_ctrl_close(&c);
+}
+END_TEST
+
 static TCase *add_tcase(Suite *s, const char *name)
 {
 	TCase *tc = tcase_create(name);
@@ -525,5 +580,6 @@ int main(void)
 	tcase_add_test(add_tcase(s, "fail"), test_recovery_fail);
 	tcase_add_test(add_tcase(s, "serve"), test_serve_adopts_config_device);
 	tcase_add_test(add_tcase(s, "cycles"), test_ext4_kill_cycles);
+	tcase_add_test(add_tcase(s, "half"), test_half_made_deleted);
 	return suite_main(s);
 }

@@ -55,72 +55,87 @@ START_TEST(test_dev_ref)
 }
 END_TEST
 
+/* request_parse() of body as the client sends it: then a newline if none, and the end line. */
+static int parse(const char *body, struct request *req, char *err)
+{
+	static char text[1024];
+	size_t len = strlen(body);
+
+	snprintf(text, sizeof(text), "%s%s" REQUEST_END, body,
+		 len && body[len - 1] == '\n' ? "" : "\n");
+	return request_parse(text, req, err, 512);
+}
+
+static const char *const cut_short[] = {
+	"del keep",
+	"del keep\n",
+	"del keep\nen",
+	"del keep\nend",
+	"del keep\nxend\n",
+	"del keep\nend\nx",
+	"del keep\nend\n\n",
+	"",
+	"add\nbackend = null\nsize = 1M",
+};
+
 START_TEST(test_request_parse)
 {
-	char text[256], err[512];
+	char err[512];
 	struct request req;
 
-	strcpy(text, "del 4294967296");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_int_eq(parse("del 4294967296", &req, err), 0);
 	ck_assert_int_eq(req.kind, REQUEST_DEL);
 	ck_assert_str_eq(req.target, "4294967296");
 	ck_assert(!req.force);
 
-	strcpy(text, "del data\nforce");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_int_eq(parse("del data\nforce", &req, err), 0);
 	ck_assert_str_eq(req.target, "data");
 	ck_assert(req.force);
 
-	strcpy(text, "del --all");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_int_eq(parse("del --all", &req, err), 0);
 	ck_assert_ptr_null(req.target);
 
-	strcpy(text, "del data\nforce please");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(parse("del data\nforce please", &req, err), -EINVAL);
 	ck_assert_msg(strstr(err, "malformed"), "%s", err);
 
-	strcpy(text, "reload");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_int_eq(parse("reload", &req, err), 0);
 	ck_assert_int_eq(req.kind, REQUEST_RELOAD);
-	strcpy(text, "reload\nnow");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(parse("reload\nnow", &req, err), -EINVAL);
 
-	strcpy(text, "add\nbackend = memory\nsize = 1M\nname = x");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_int_eq(parse("add\nbackend = memory\nsize = 1M\nname = x", &req, err), 0);
 	ck_assert_int_eq(req.kind, REQUEST_ADD);
 	ck_assert_str_eq(req.conf.name, "x");
 
-	strcpy(text, "add\nbackend = memory\nsize = -1M");
-	ck_assert_int_lt(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_int_lt(parse("add\nbackend = memory\nsize = -1M", &req, err), 0);
 	ck_assert_msg(strstr(err, "size"), "%s", err);
 
-	strcpy(text, "add\nbackend = memory\nsize = 1M\nid = 4294967296");
-	ck_assert_int_lt(request_parse(text, &req, err, sizeof(err)), 0);
-	strcpy(text, "add\nbackend memory");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
-	strcpy(text, "format /dev/sda");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
+	ck_assert_int_lt(parse("add\nbackend = memory\nsize = 1M\nid = 4294967296", &req, err), 0);
+	ck_assert_int_eq(parse("add\nbackend memory", &req, err), -EINVAL);
+	ck_assert_int_eq(parse("format /dev/sda", &req, err), -EINVAL);
 	ck_assert_msg(strstr(err, "unknown request"), "%s", err);
 
-	strcpy(text, "inject disk\nerror=enospc,ops=write");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_int_eq(parse("inject disk\nerror=enospc,ops=write", &req, err), 0);
 	ck_assert_int_eq(req.kind, REQUEST_INJECT);
 	ck_assert_str_eq(req.target, "disk");
 	ck_assert_int_eq(req.inject.error, ENOSPC);
 	ck_assert_uint_eq(req.inject.ops, FAULT_OP_WRITE);
-	strcpy(text, "inject 3\n off \n");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), 0);
+	ck_assert_int_eq(parse("inject 3\n off \n", &req, err), 0);
 	ck_assert_uint_eq(req.inject.ops, 0);
-	strcpy(text, "inject disk\nerror=eio\nerror=eio");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(parse("inject disk\nerror=eio\nerror=eio", &req, err), -EINVAL);
 	ck_assert_msg(strstr(err, "one line"), "%s", err);
-	strcpy(text, "inject disk\nerror=bad");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(parse("inject disk\nerror=bad", &req, err), -EINVAL);
 	ck_assert_msg(strstr(err, "inject disk: error=bad: not eio"), "%s", err);
-	strcpy(text, "inject --all\noff");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
-	strcpy(text, "inject disk");
-	ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(parse("inject --all\noff", &req, err), -EINVAL);
+	ck_assert_int_eq(parse("inject disk", &req, err), -EINVAL);
+
+	/* Cut short: without its end line a request is refused, whatever it says. */
+	for (unsigned i = 0; i < sizeof(cut_short) / sizeof(cut_short[0]); i++) {
+		char text[64];
+
+		snprintf(text, sizeof(text), "%s", cut_short[i]);
+		ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EPROTO);
+		ck_assert_msg(strstr(err, "cut short"), "%s", err);
+	}
 }
 END_TEST
 

@@ -91,14 +91,15 @@ tests: $(BUILD)/ublkd $(UNIT_TESTS) $(INTEGRATION_TESTS) $(SYSTEMD_TESTS) $(STRE
 
 # Installs what the tests need (as root) or says what to install, then builds and runs every
 # suite: host first, then each kernel in KERNELS inside its VM.
-# Fuzzing runs on the host. SAN_VM=1: the first kernel's VM suites run a ublkd built with ASan
-# and UBSan ($(SAN_BUILD)), and any report fails the run.
-SAN_BUILD ?= build-san
-SAN_VM ?=
+# Fuzzing runs on the host. The first kernel's plain VM suites run a ublkd built with ASan,
+# UBSan and LeakSanitizer ($(SAN_BUILD)), and any report fails the run (SAN_VM= turns it off).
+# Built with clang: gcc's UBSan, linked with ASan, ignores log_path and reports only on stderr.
+SAN_BUILD ?= build-vmsan
+SAN_VM ?= 1
 check: test-deps
 	@$(MAKE) --no-print-directory tests
 	@$(MAKE) --no-print-directory fuzz-build
-	@$(if $(and $(SAN_VM),$(KERNELS)),$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) \
+	@$(if $(and $(SAN_VM),$(KERNELS)),$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) CC=clang \
 		SANITIZE=address$(,)undefined $(SAN_BUILD)/ublkd)
 	@tests/run-checks.sh --build $(BUILD) --fuzz-build $(FUZZ_BUILD) \
 		$(if $(and $(SAN_VM),$(KERNELS)),--san-build $(SAN_BUILD)) --kernels "$(KERNELS)"

@@ -31,6 +31,7 @@ struct parser {
 	unsigned key_line[DEV_KEY_COUNT]; /* of each key given in the current section */
 	char msg[DEV_ERR_MAX];
 	bool no_memory;
+	unsigned devs_room; /* cfg->devs has room for this many */
 };
 
 static char *skip_space(char *s)
@@ -146,13 +147,23 @@ static void start_device(struct parser *p, const char *name)
 	char origin[DEV_ORIGIN_MAX];
 	int ret;
 
-	devs = realloc(cfg->devs, (cfg->nr_devs + 1) * sizeof(*devs));
-	if (!devs) {
-		p->no_memory = true;
-		p->state = STATE_SKIP;
-		return;
+	/*
+	 * Room doubled, not one more each time: an entry is over 10 KiB, and a config of a
+	 * thousand devices would otherwise copy gigabytes while it is read.
+	 */
+	if (cfg->nr_devs == p->devs_room) {
+		unsigned room = p->devs_room ? 2 * p->devs_room : 8;
+
+		devs = room > p->devs_room ? realloc(cfg->devs, room * sizeof(*devs)) : NULL;
+		if (!devs) {
+			p->no_memory = true;
+			p->state = STATE_SKIP;
+			return;
+		}
+		cfg->devs = devs;
+		p->devs_room = room;
 	}
-	cfg->devs = devs;
+	devs = cfg->devs;
 	dev = &devs[cfg->nr_devs];
 	memset(dev, 0, sizeof(*dev));
 	snprintf(origin, sizeof(origin), "%s:%u", p->file, p->line);

@@ -462,6 +462,7 @@ int ublk_kernel_dev_ids(uint32_t **ids, unsigned *nr)
 		if (i == 0)
 			break; /* sysfs answered: that is the whole truth */
 	}
-	qsort(*ids, *nr, sizeof(**ids), cmp_dev_id);
+	if (*nr) /* qsort(NULL, 0, ...) is undefined */
+		qsort(*ids, *nr, sizeof(**ids), cmp_dev_id);
 	return 0;
 }

@@ -8,7 +8,8 @@
 # "check: N passed, N failed" (individual tests). Exits 0 only if every expected suite ran and
 # passed: a missing, crashed or timed-out suite, a suite without check's summary line, a kernel
 # that cannot be fetched and a VM that does not boot or finish all count as failures.
-# --vm-kind stress runs tests/stress/test_* in the plain VM instead (make stress), no systemd VM.
+# The plain VM also runs tests/stress/test_* at their small default size; --vm-kind stress runs
+# only those (make stress, which sets UBLKD_STRESS_* to full size), and no systemd VM.
 # With --san-build, the first kernel's suites run DIR/ublkd (ASan, UBSan, LeakSanitizer) and
 # each report it writes counts as a failure (row "sanitizers").
 # Per-suite output, exit status, the guest console and its dmesg stay in BUILDDIR/check-results/.
@@ -18,10 +19,9 @@
 # their VMs' lines are shown as they come, prefixed with the kernel, their suites' output at the end.
 # Env: UBLKD_SUITE_TIMEOUT (seconds per suite, default 600), UBLKD_VM_TIMEOUT (seconds per VM,
 # default: room for every suite to time out), UBLKD_CHECK_JOBS (kernels at once, default 2);
-# CK_RUN_SUITE, CK_RUN_CASE, CK_FORK,
-# CK_VERBOSITY, CK_TIMEOUT_MULTIPLIER, CK_INCLUDE_TAGS, CK_EXCLUDE_TAGS and UBLKD_STRESS_* (see
-# tests/stress/test_stress.c) reach the suites; in the
-# VM CK_DEFAULT_TIMEOUT is 120 (TCG is 50-100x slower). See tests/vm/README.md.
+# CK_RUN_SUITE, CK_RUN_CASE, CK_FORK, CK_VERBOSITY, CK_TIMEOUT_MULTIPLIER, CK_INCLUDE_TAGS,
+# CK_EXCLUDE_TAGS and UBLKD_STRESS_* (see tests/stress/test_stress.c) reach the suites; in the VM
+# CK_DEFAULT_TIMEOUT is 120 (TCG is 50-100x slower). See tests/vm/README.md.
 set -uo pipefail
 
 checkout=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,7 +30,7 @@ suite_timeout=${UBLKD_SUITE_TIMEOUT:-600}
 check_jobs=${UBLKD_CHECK_JOBS:-2}
 
 usage() {
-	sed -n '2,24s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,/^set /s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -105,10 +105,14 @@ tally() { # LABEL SUITE LOG RC
 	add_row "$label" "$name" "$checks" $((checks - failed < 0 ? 0 : checks - failed)) "$failed" "$reason"
 }
 
-# The sanitized run's reports, one file per process that had any: none is a pass.
+# The sanitized run's reports, one file per process that had any, and any that reached a suite's
+# output instead (a report on stderr, shown by the test): none is a pass.
 tally_sanitizers() { # LABEL DIR
 	local reports
-	reports=$(find "$2" -type f | LC_ALL=C sort)
+	reports=$({
+		find "$2" -type f
+		grep -lE '(^|: )runtime error: |ERROR: (AddressSanitizer|LeakSanitizer)' "$2"/../*.log
+	} 2>/dev/null | LC_ALL=C sort)
 	if [ -z "$reports" ]; then
 		add_row "$1" sanitizers 1 1 0
 		return
@@ -208,6 +212,7 @@ run_vm_suites() { # ALIAS MODE SUITE...
 			# Reports go to files (the daemon's stderr is often a log or /dev/null).
 			echo "env=ASAN_OPTIONS=log_path=$dir/san/asan:detect_leaks=1:abort_on_error=1"
 			echo "env=UBSAN_OPTIONS=log_path=$dir/san/ubsan:print_stacktrace=1"
+			echo "env=UBLKD_TEST_SANITIZED=1"
 		fi
 		echo "env=CK_DEFAULT_TIMEOUT=120"
 		for var in CK_RUN_SUITE CK_RUN_CASE CK_VERBOSITY CK_FORK CK_TIMEOUT_MULTIPLIER CK_INCLUDE_TAGS \
@@ -295,7 +300,9 @@ if [ $run_host = 1 ]; then
 	run_host_suites
 fi
 if [ -n "${kernels// /}" ]; then
-	mapfile -t integration < <(expected_suites "$vm_kind")
+	# make check: the stress suite too, at its small default size, in the same plain VM.
+	mapfile -t integration < <(expected_suites "$vm_kind"
+		[ "$vm_kind" != integration ] || expected_suites stress)
 	rows_file=$results/rows.vm
 	if [ ${#integration[@]} -eq 0 ]; then
 		add_row vm "(none)" - 0 1 "no integration suites in $build/tests/integration"

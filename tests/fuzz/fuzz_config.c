@@ -64,9 +64,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	fclose(in);
-	for (unsigned i = 0; i < cfg.nr_devs; i++)
-		if (!cfg.devs[i].error)
+	/*
+	 * The first few valid devices only: the hundredth section of an input is parsed by the
+	 * same code as the first, and a round trip of each made inputs with many sections the
+	 * slow ones (from 20 k to about 1 k runs per second).
+	 */
+	for (unsigned i = 0, checked = 0; i < cfg.nr_devs && checked < 8; i++)
+		if (!cfg.devs[i].error) {
 			check_round_trip(&cfg.devs[i].conf);
+			checked++;
+		}
 	config_free(&cfg);
 	return 0;
 }

@@ -3,8 +3,9 @@
  * Stress, run as root in the test VM: many devices at once under I/O, add/del cycles beside a
  * busy device, kill -9 and del at random moments, and a storm of clients good and bad. After
  * each, nothing is left half-made and the daemon holds what it held before: fds, threads, RSS.
- * The counts are small in `make check`; `make stress` raises them (UBLKD_STRESS_DEVICES,
- * UBLKD_STRESS_CYCLES, UBLKD_STRESS_KILLS, UBLKD_STRESS_CLIENTS).
+ * The counts are small in `make check` (16 devices, 20 cycles, 10 kills and deletions, 32
+ * clients); `make stress` raises them (UBLKD_STRESS_DEVICES, UBLKD_STRESS_CYCLES,
+ * UBLKD_STRESS_KILLS, UBLKD_STRESS_CLIENTS).
  */
 #include <check.h>
 #include <errno.h>
@@ -103,6 +104,12 @@ static void assert_usage_back(const char *what, struct usage before, struct usag
 		      before.fds);
 	ck_assert_msg(after.threads == before.threads, "%s: %u threads, %u before", what,
 		      after.threads, before.threads);
+	/*
+	 * Under ASan freed memory waits in its quarantine (up to 256 MiB): RSS says nothing there.
+	 * That run's leak check is LeakSanitizer's, as each daemon exits.
+	 */
+	if (getenv("UBLKD_TEST_SANITIZED"))
+		return;
 	ck_assert_msg(after.rss_kib <= before.rss_kib + RSS_SLACK_KIB,
 		      "%s: RSS %llu KiB, %llu before", what, (unsigned long long)after.rss_kib,
 		      (unsigned long long)before.rss_kib);
@@ -129,7 +136,7 @@ static void conf_device(FILE *f, unsigned i)
  */
 START_TEST(test_many_devices)
 {
-	unsigned n = knob("UBLKD_STRESS_DEVICES", 64);
+	unsigned n = knob("UBLKD_STRESS_DEVICES", 16);
 	struct usage before, after;
 	int64_t start;
 	pid_t pid;
@@ -180,7 +187,7 @@ END_TEST
  */
 START_TEST(test_cycles_beside_io)
 {
-	unsigned cycles = knob("UBLKD_STRESS_CYCLES", 40);
+	unsigned cycles = knob("UBLKD_STRESS_CYCLES", 20);
 	struct usage before, after;
 	int64_t start;
 	pid_t pid, writer;

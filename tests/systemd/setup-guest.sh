@@ -21,8 +21,11 @@ build=${1:?usage: setup-guest.sh BUILD}
 
 # The way an admin installs it: the Makefile's own install, nothing copied by hand.
 make --no-print-directory -s BUILD="$build" install PREFIX=/usr
-# systemd's kmod cannot read the guest's modules.dep: the loop mounts need the driver now.
+# systemd's kmod cannot read the guest's modules.dep: the loop mounts need the driver now. And
+# ext4 too: two fstab mounts that both make the kernel load it race, and one of them can fail
+# ("request_module fs-ext4 succeeded, but still no fs?", seen once on 6.12).
 modprobe loop
+modprobe ext4
 
 # An ext4 image of SIZE at IMAGE holding a marker file with TEXT (and FILES copied in).
 make_ext4() { # IMAGE SIZE TEXT [FILES...]

@@ -911,6 +911,33 @@ static const struct header_case {
 	{ "[device \"a\\\"]", "name \"a\\\": only letters, digits, '_', '.' and '-' allowed" },
 };
 
+/* Many sections: every one kept, in file order, whole (the table grows as it goes). */
+START_TEST(test_many_devices)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	struct config cfg;
+
+	ck_assert_ptr_nonnull(out);
+	for (unsigned i = 0; i < 1000; i++)
+		fprintf(out, "[device \"d%u\"]\nbackend = memory\nsize = %uM\n", i, i + 1);
+	ck_assert_int_eq(fclose(out), 0);
+	parse_text(text, len, &cfg);
+	ck_assert_uint_eq(cfg.nr_devs, 1000);
+	for (unsigned i = 0; i < 1000; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "d%u", i);
+		ck_assert_str_eq(cfg.devs[i].conf.name, name);
+		ck_assert_int_eq(cfg.devs[i].error, 0);
+		ck_assert_uint_eq(cfg.devs[i].conf.size_bytes, (uint64_t)(i + 1) << 20);
+	}
+	config_free(&cfg);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_header_table)
 {
 	const struct header_case *t = &header_cases[_i];
@@ -1245,6 +1272,7 @@ int main(void)
 	tcase_add_test(file, test_round_trip_nameless);
 	tcase_add_loop_test(file, test_parse_table, 0, ARRAY_SIZE(parse_cases));
 	tcase_add_loop_test(file, test_header_table, 0, ARRAY_SIZE(header_cases));
+	tcase_add_test(file, test_many_devices);
 	tcase_add_loop_test(file, test_value_table, 0, ARRAY_SIZE(value_cases));
 	tcase_add_test(file, test_long_lines);
 	tcase_add_test(file, test_parse_read_error);

@@ -26,14 +26,22 @@
 
 /* client_exchange(): the daemon closed its socket before accepting us; safe to ask again. */
 #define CLIENT_NOT_ACCEPTED (-1)
+/*
+ * client_exchange(): a daemon older than the end line (include/request.h) refused a request
+ * that has no body ("reload", "upgrade", "recover"), which it would take without the line:
+ * after a package upgrade the new `ublkd upgrade` or `systemctl reload` reaches the old daemon.
+ * Safe to send bare: a cut-short bodyless request names no other request.
+ */
+#define CLIENT_OLD_DAEMON (-2)
 
 /*
  * Sends req, prints the reply: "ok X" lines to stdout as X, errors to stderr; the exit status.
  * With may_retry, a connection the daemon never accepted (it was retiring) is not reported but
  * returned as CLIENT_NOT_ACCEPTED.
  */
-static int client_exchange(int fd, const char *req, const char *what, bool may_retry)
+static int client_exchange(int fd, const char *req, const char *what, bool may_retry, bool end_line)
 {
+	char old_refusal[64];
 	static char reply[IPC_MSG_MAX];
 	struct timeval tv = { .tv_sec = CLIENT_REPLY_TIMEOUT_S };
 	int status = 0, ret;
@@ -47,9 +55,9 @@ static int client_exchange(int fd, const char *req, const char *what, bool may_r
 		return 1;
 	}
 	ret = ipc_write_all(fd, req, strlen(req));
-	if (ret == 0 && req[0] && req[strlen(req) - 1] != '\n')
+	if (ret == 0 && end_line && req[0] && req[strlen(req) - 1] != '\n')
 		ret = ipc_write_all(fd, "\n", 1);
-	if (ret == 0)
+	if (ret == 0 && end_line)
 		ret = ipc_write_all(fd, REQUEST_END, strlen(REQUEST_END));
 	if (ret == 0 && shutdown(fd, SHUT_WR) < 0)
 		ret = -errno;
@@ -71,6 +79,9 @@ static int client_exchange(int fd, const char *req, const char *what, bool may_r
 			what);
 		return 1;
 	}
+	snprintf(old_refusal, sizeof(old_refusal), "error unknown request \"%.32s\"\n", req);
+	if (end_line && !strchr(req, '\n') && !strcmp(reply, old_refusal))
+		return CLIENT_OLD_DAEMON;
 	for (line = strtok_r(reply, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!strncmp(line, "ok ", 3)) {
 			printf("%s\n", line + 3);
@@ -163,6 +174,7 @@ static bool no_daemon(int err)
  */
 static int client_request_starting(const char *req, const char *what)
 {
+	bool old_daemon = false;
 	int fd, status;
 
 	/* A second try covers an auto-started daemon retiring just as we came. */
@@ -182,9 +194,10 @@ static int client_request_starting(const char *req, const char *what)
 				strerror(-fd));
 			return 1;
 		}
-		status = client_exchange(fd, req, what, attempt == 0);
+		status = client_exchange(fd, req, what, attempt == 0, !old_daemon);
 		close(fd);
-		if (status != CLIENT_NOT_ACCEPTED)
+		old_daemon |= status == CLIENT_OLD_DAEMON;
+		if (status != CLIENT_NOT_ACCEPTED && status != CLIENT_OLD_DAEMON)
 			return status;
 	}
 }
@@ -283,7 +296,7 @@ int client_del(const char *what, bool force)
 		return 1;
 	}
 	snprintf(label, sizeof(label), "del %s", what);
-	status = client_exchange(fd, req, label, false);
+	status = client_exchange(fd, req, label, false, true);
 	close(fd);
 	return status;
 }
@@ -291,15 +304,19 @@ int client_del(const char *what, bool force)
 /* Sends req to the running daemon; none running is an error, said with what. */
 static int client_request_running(const char *req, const char *what)
 {
-	int fd = ipc_connect(), status;
+	int status = CLIENT_OLD_DAEMON;
 
-	if (fd < 0) {
-		fprintf(stderr, "ublkd: %s: no ublkd is running (%s/ublkd.sock: %s)\n", what,
-			ipc_run_dir(), strerror(-fd));
-		return 1;
+	for (int attempt = 0; status == CLIENT_OLD_DAEMON && attempt < 2; attempt++) {
+		int fd = ipc_connect();
+
+		if (fd < 0) {
+			fprintf(stderr, "ublkd: %s: no ublkd is running (%s/ublkd.sock: %s)\n",
+				what, ipc_run_dir(), strerror(-fd));
+			return 1;
+		}
+		status = client_exchange(fd, req, what, false, attempt == 0);
+		close(fd);
 	}
-	status = client_exchange(fd, req, what, false);
-	close(fd);
 	return status;
 }
 

@@ -9,9 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/run.h"
 #include "../common/suite_main.h"
 #include "holders.h"
 #include "ipc.h"
@@ -269,6 +273,73 @@ START_TEST(test_mountinfo)
 }
 END_TEST
 
+/*
+ * A daemon from before the end line, as a package upgrade leaves running under a new client:
+ * it answers "reload" with its end line as an unknown request, and a bare "reload" with "ok".
+ * Serves two connections and writes what each sent to report_fd, one per line ('|' for '\n').
+ */
+static void old_daemon(int listen_fd, int report_fd)
+{
+	for (int i = 0; i < 2; i++) {
+		char buf[256];
+		ssize_t n;
+		size_t len = 0;
+		int fd = accept(listen_fd, NULL, NULL);
+
+		if (fd < 0)
+			_exit(1);
+		while (len < sizeof(buf) - 1 &&
+		       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+			len += (size_t)n;
+		buf[len] = '\0';
+		if (!strcmp(buf, "reload"))
+			n = write(fd, "ok reloaded\n", 12);
+		else
+			n = write(fd, "error unknown request \"reload\"\n", 31);
+		close(fd);
+		for (size_t j = 0; j < len; j++)
+			buf[j] = buf[j] == '\n' ? '|' : buf[j];
+		buf[len] = '\n';
+		n = write(report_fd, buf, len + 1);
+	}
+	_exit(0);
+}
+
+START_TEST(test_client_old_daemon)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static struct run_result r;
+	char err[512], seen[512] = "";
+	int listen_fd, report[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(rundir_prepare(err, sizeof(err)), 0);
+	ck_assert_int_eq(ipc_run_path(sa.sun_path, sizeof(sa.sun_path), "ublkd.sock"), 0);
+	listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(listen_fd, 0);
+	ck_assert_int_eq(bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(listen_fd, 4), 0);
+	ck_assert_int_eq(pipe(report), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		old_daemon(listen_fd, report[1]);
+	close(report[1]);
+	close(listen_fd);
+	run_ublkd(&r, "reload", NULL);
+	ck_assert_msg(r.status == 0 && !strcmp(r.out, "reloaded\n"), "reload: %d: %s%s", r.status,
+		      r.out, r.err);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	n = read(report[0], seen, sizeof(seen) - 1);
+	close(report[0]);
+	ck_assert_int_gt(n, 0);
+	seen[n] = '\0';
+	/* With the end line first, then bare: never bare to a daemon that knows the line. */
+	ck_assert_str_eq(seen, "reload|end|\nreload\n");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hardening");
@@ -284,6 +355,7 @@ int main(void)
 	tcase_add_test(dir, test_run_dir_made_and_checked);
 	tcase_add_test(dir, test_run_dir_symlink_refused);
 	tcase_add_test(dir, test_run_files_not_followed);
+	tcase_add_test(dir, test_client_old_daemon);
 	suite_add_tcase(s, dir);
 	return suite_main(s);
 }

@@ -47,9 +47,10 @@ struct request {
 };
 
 /*
- * Parses text (modified in place), which ends with REQUEST_END; 0, or -errno with a message
- * for the client in err (-EPROTO: no end line).
+ * Parses the len bytes of text (NUL-terminated, modified in place), which end with REQUEST_END;
+ * 0, or -errno with a message for the client in err (-EPROTO: no end line; -EINVAL: a NUL byte
+ * within, or anything else wrong).
  */
-int request_parse(char *text, struct request *req, char *err, size_t err_len);
+int request_parse(char *text, size_t len, struct request *req, char *err, size_t err_len);
 
 #endif /* UBLKD_REQUEST_H */

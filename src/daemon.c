@@ -339,7 +339,7 @@ static void daemon_handle_request(void *ctx, struct conn *c)
 
 	log_msg(LOG_LEVEL_DEBUG, "request from pid %d: %.*s", c->pid, (int)strcspn(c->in, "\n"),
 		c->in);
-	ret = request_parse(c->in, &req, msg, sizeof(msg));
+	ret = request_parse(c->in, c->in_len, &req, msg, sizeof(msg));
 	if (ret < 0) {
 		conn_reply(c, ret, "%s", msg);
 	} else if (dm->stopping) {

@@ -84,16 +84,19 @@ static int parse_inject(char *target, char *body, struct request *req, char *err
 	return 0;
 }
 
-int request_parse(char *text, struct request *req, char *err, size_t err_len)
+int request_parse(char *text, size_t len, struct request *req, char *err, size_t err_len)
 {
-	size_t len = strlen(text);
 	char *body;
 
 	memset(req, 0, sizeof(*req));
+	if (strlen(text) != len) {
+		snprintf(err, err_len, "request holds a NUL byte: ignored");
+		return -EINVAL;
+	}
 	/*
 	 * A client that dies mid-send ends its request as surely as one that is done: only the
 	 * end line tells them apart. Without it, "del data-2" cut after "del data" would delete
-	 * another device. (A NUL anywhere ends the text here, and so also the end line.)
+	 * another device.
 	 */
 	if (len < sizeof(REQUEST_END) - 1 ||
 	    strcmp(text + len - (sizeof(REQUEST_END) - 1), REQUEST_END) ||

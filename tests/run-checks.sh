@@ -212,7 +212,9 @@ run_vm_suites() { # ALIAS MODE SUITE...
 			# Reports go to files (the daemon's stderr is often a log or /dev/null).
 			echo "env=ASAN_OPTIONS=log_path=$dir/san/asan:detect_leaks=1:abort_on_error=1"
 			echo "env=UBSAN_OPTIONS=log_path=$dir/san/ubsan:print_stacktrace=1"
+			# What measures the daemon's own memory (huge pages, RSS) runs the plain one.
 			echo "env=UBLKD_TEST_SANITIZED=1"
+			echo "env=UBLKD_PLAIN_BIN=$build/ublkd"
 		fi
 		echo "env=CK_DEFAULT_TIMEOUT=120"
 		for var in CK_RUN_SUITE CK_RUN_CASE CK_VERBOSITY CK_FORK CK_TIMEOUT_MULTIPLIER CK_INCLUDE_TAGS \

@@ -391,6 +391,22 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
 	return 0;
 }
 
+bool daemon_sanitized(void)
+{
+	return getenv("UBLKD_TEST_SANITIZED") != NULL;
+}
+
+void use_plain_daemon(void)
+{
+	const char *plain = getenv("UBLKD_PLAIN_BIN");
+
+	if (!daemon_sanitized())
+		return;
+	ck_assert_msg(plain && *plain, "UBLKD_TEST_SANITIZED without UBLKD_PLAIN_BIN");
+	fprintf(stderr, "(measuring the daemon's memory: the plain build %s)\n", plain);
+	setenv("UBLKD_BIN", plain, 1);
+}
+
 void remove_tree(const char *path)
 {
 	char below[4096];

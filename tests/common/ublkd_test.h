@@ -64,6 +64,13 @@ void write_text_file(const char *path, const char *text);
 void umount_matching(unsigned field, const char *prefix);
 /* Sends sig to every process named comm (/proc/PID/comm, as pkill -x); returns how many. */
 unsigned kill_named(const char *comm, int sig);
+/*
+ * Whether the daemon under test is built with ASan (make check's sanitized VM): its RSS and
+ * huge pages are ASan's as much as its own (freed memory waits in ASan's quarantine).
+ */
+bool daemon_sanitized(void);
+/* For a test that measures the daemon's own memory: from here on, run the plain build. */
+void use_plain_daemon(void);
 /* rm -rf path, after unmounting whatever is mounted below it. */
 void remove_tree(const char *path);
 

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char body[ADD_ARGS_BODY_MAX], req_text[ADD_ARGS_BODY_MAX + 8];
+	static char body[ADD_ARGS_BODY_MAX], req_text[ADD_ARGS_BODY_MAX + 16];
 	static FILE *sink;
 	char *copy, *argv[MAX_ARGS + 2], err[1024];
 	struct request req;
@@ -39,8 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ret = add_args_parse(argc, argv, body, sizeof(body), sink);
 	assert(ret == 0 || ret == ADD_ARGS_USAGE || ret == ADD_ARGS_HELP);
 	if (ret == 0) {
-		snprintf(req_text, sizeof(req_text), "add\n%s", body);
-		assert(request_parse(req_text, &req, err, sizeof(err)) == 0);
+		/* As the client sends it (src/client.c): the body's lines, then the end line. */
+		snprintf(req_text, sizeof(req_text), "add\n%s%s" REQUEST_END, body,
+			 body[0] && body[strlen(body) - 1] != '\n' ? "\n" : "");
+		assert(request_parse(req_text, strlen(req_text), &req, err, sizeof(err)) == 0);
 		assert(req.kind == REQUEST_ADD);
 	}
 	free(copy);

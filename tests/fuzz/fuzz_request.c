@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size = IPC_MSG_MAX;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	if (request_parse(text, &req, err, sizeof(err)) < 0) {
+	if (request_parse(text, size, &req, err, sizeof(err)) < 0) {
 		assert(memchr(err, '\0', sizeof(err)));
 		return 0;
 	}

@@ -1385,6 +1385,7 @@ START_TEST(test_no_huge_pages)
 	pid_t pid;
 
 	need_tools("fio");
+	use_plain_daemon();
 	write_text_file(THP_ENABLED, "always\n");
 	for (unsigned i = 0; i < THP_DEVICES; i++)
 		ids[i] = ublkd_add_ok("--backend", "null", "--size", "64M", "--queues", "1", NULL);

@@ -108,7 +108,7 @@ static void assert_usage_back(const char *what, struct usage before, struct usag
 	 * Under ASan freed memory waits in its quarantine (up to 256 MiB): RSS says nothing there.
 	 * That run's leak check is LeakSanitizer's, as each daemon exits.
 	 */
-	if (getenv("UBLKD_TEST_SANITIZED"))
+	if (daemon_sanitized())
 		return;
 	ck_assert_msg(after.rss_kib <= before.rss_kib + RSS_SLACK_KIB,
 		      "%s: RSS %llu KiB, %llu before", what, (unsigned long long)after.rss_kib,

@@ -67,7 +67,7 @@ static int parse(const char *body, struct request *req, char *err)
 
 	snprintf(text, sizeof(text), "%s%s" REQUEST_END, body,
 		 len && body[len - 1] == '\n' ? "" : "\n");
-	return request_parse(text, req, err, 512);
+	return request_parse(text, strlen(text), req, err, 512);
 }
 
 static const char *const cut_short[] = {
@@ -132,12 +132,22 @@ START_TEST(test_request_parse)
 	ck_assert_int_eq(parse("inject --all\noff", &req, err), -EINVAL);
 	ck_assert_int_eq(parse("inject disk", &req, err), -EINVAL);
 
+	/* A NUL byte: what follows it would go unseen. */
+	{
+		char text[] = "del keep\nend\n\0del other\nend\n";
+
+		ck_assert_int_eq(request_parse(text, sizeof(text) - 1, &req, err, sizeof(err)),
+				 -EINVAL);
+		ck_assert_msg(strstr(err, "NUL"), "%s", err);
+	}
+
 	/* Cut short: without its end line a request is refused, whatever it says. */
 	for (unsigned i = 0; i < sizeof(cut_short) / sizeof(cut_short[0]); i++) {
 		char text[64];
 
 		snprintf(text, sizeof(text), "%s", cut_short[i]);
-		ck_assert_int_eq(request_parse(text, &req, err, sizeof(err)), -EPROTO);
+		ck_assert_int_eq(request_parse(text, strlen(text), &req, err, sizeof(err)),
+				 -EPROTO);
 		ck_assert_msg(strstr(err, "cut short"), "%s", err);
 	}
 }

@@ -88,12 +88,12 @@ static void fill_entry(struct ublk_ctrl *c, struct list_entry *e)
 	/*
 	 * A server that died leaves its device behind: say so rather than "live" or "dead". A
 	 * device made for recovery is "quiesced" or "fail-io" once the kernel noticed, and keeps
-	 * the dead pid; before that it is still "live" with a dead pid. Without recovery the
+	 * the dead pid; before that it is still "live" with a dead pid, or (7.x, for a moment)
+	 * with none: a live device without a live server is served by nobody. Without recovery the
 	 * kernel stops the device and forgets the pid, so for ours "dead" with a state file is the
 	 * sign: ublkd writes it once the device is live and removes it when it deletes the device.
 	 */
-	if ((e->info.state == UBLK_S_DEV_LIVE && e->info.ublksrv_pid > 0 &&
-	     !ipc_server_alive(e->info.ublksrv_pid)) ||
+	if ((e->info.state == UBLK_S_DEV_LIVE && !ipc_server_alive(e->info.ublksrv_pid)) ||
 	    (e->info.state == UBLK_S_DEV_DEAD && e->has_state_file))
 		e->state = "no-server";
 }

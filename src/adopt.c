@@ -147,7 +147,10 @@ enum adopt_result adopt_half_made(const struct adopt_env *env, uint32_t dev_id, 
 	pid_t creator;
 	int ret;
 
-	ret = settled_info(env->ctrl, dev_id, &info);
+	/* The mark first: another program's device must not cost a wait for it to settle. */
+	ret = ublk_ctrl_get_dev_info(env->ctrl, dev_id, &info);
+	if (ret == 0 && dev_ublk_creator(&info))
+		ret = settled_info(env->ctrl, dev_id, &info);
 	if (ret < 0) {
 		snprintf(msg, msg_len, "/dev/ublkb%u: GET_DEV_INFO: %s", dev_id, strerror(-ret));
 		return ret == -ENODEV ? ADOPT_STALE : ADOPT_FAILED;
